@@ -1,0 +1,71 @@
+# copier-ai-system: the template's own commands. `make help` lists them.
+.DEFAULT_GOAL := help
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+MAKEFLAGS += --no-print-directory
+
+# A fresh machine has python3, pip, git and make but not uv: install a pinned uv into
+# .bootstrap/ with pip, and put it first on PATH for every recipe (and the generated projects
+# the tests build). An installed, working uv is used as it is.
+UV_VERSION := 0.13.9
+BOOTSTRAP := $(CURDIR)/.bootstrap
+ifneq ($(shell uv --version >/dev/null 2>&1 && echo ok),ok)
+export PATH := $(BOOTSTRAP)/bin:$(PATH)
+endif
+# Tests and demos must never download a Python: use the ones installed here.
+export UV_PYTHON_DOWNLOADS := never
+
+# uv only sees pyenv's Pythons that PYENV_VERSION names. When pyenv is present and nothing is
+# chosen by hand, name every installed 3.x (the active one first, so `python3` stays the same).
+ifeq ($(origin PYENV_VERSION),undefined)
+PYENV_ALL := $(shell command -v pyenv >/dev/null 2>&1 && { pyenv version-name 2>/dev/null; pyenv versions --bare --skip-aliases 2>/dev/null; } | grep -E '^3\.[0-9]+\.[0-9]+$$' | awk '!seen[$$0]++' | paste -sd: -)
+ifneq ($(PYENV_ALL),)
+export PYENV_VERSION := $(PYENV_ALL)
+endif
+endif
+
+DEMO_DIR := build/my-ai-system
+PYTEST_WORKERS ?= auto
+
+.PHONY: help
+help: ## List every target with what it does
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: uv
+uv: ## Make sure uv is available (installs a pinned uv into .bootstrap/ when missing)
+	@uv --version >/dev/null 2>&1 || { \
+		echo "uv not found: installing uv $(UV_VERSION) into .bootstrap/"; \
+		python3 -m venv $(BOOTSTRAP) && $(BOOTSTRAP)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"; \
+	}
+	@uv --version
+
+.PHONY: sync
+sync: uv ## Install the template's locked dev environment (copier, pytest, zizmor, ...)
+	uv sync --frozen
+
+.PHONY: test
+test: sync ## The full suite: render, validation, and slow builds of generated projects
+	uv run --frozen pytest -n $(PYTEST_WORKERS)
+
+.PHONY: test-fast
+test-fast: sync ## The fast tier only: renders and validation, no installs (seconds)
+	uv run --frozen pytest -m "not slow" -n $(PYTEST_WORKERS)
+
+.PHONY: demo
+demo: sync ## Render a project with the default answers into build/, then make init + validate-branch
+	rm -rf $(DEMO_DIR)
+	mkdir -p build
+	uv run --frozen copier copy --trust --defaults --quiet --vcs-ref HEAD . $(DEMO_DIR)
+	$(MAKE) -C $(DEMO_DIR) init
+	$(MAKE) -C $(DEMO_DIR) validate-branch
+	@echo
+	@echo "Demo project ready in $(DEMO_DIR): cd $(DEMO_DIR) && make help"
+
+.PHONY: lint
+lint: sync ## Lint and format-check the template's own Python (hooks, tests)
+	uv run --frozen ruff check .
+	uv run --frozen ruff format --check .
+
+.PHONY: clean
+clean: ## Remove build/, caches and the bootstrapped uv
+	rm -rf build reports .pytest_cache .ruff_cache $(BOOTSTRAP)

@@ -1,0 +1,213 @@
+"""Rendering helpers and the answer combinations the tests share."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import copier
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_PARTS = ("copier.yml", "template", "hooks", "includes")
+
+DEFAULTS: dict[str, Any] = {
+    "project_name": "My AI System",
+    "project_slug": "my-ai-system",
+    "package_name": "my_ai_system",
+    "description": (
+        "An AI system with validated output, retries, fallbacks, budgets and observability."
+    ),
+    "author_name": "AI Platform Team",
+    "author_email": "ai-platform@example.com",
+    "python_version": "3.12",
+    "llm_providers": ["openai"],
+    "license": "MIT",
+    "ci": "github",
+}
+
+# Every value of every question appears in at least one combination (values are cycled, not
+# multiplied out). The first is the defaults; the third is the one most different from them,
+# with names at their maximum lengths so line-length limits are exercised.
+COMBINATIONS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "anthropic-py311-apache-noci": {
+        "project_name": "Support Triage Bot",
+        "author_name": "Ada Lovelace",
+        "author_email": "ada.lovelace@example.org",
+        "python_version": "3.11",
+        "llm_providers": ["anthropic"],
+        "license": "Apache-2.0",
+        "ci": "none",
+    },
+    "both-py313-bsd-longnames": {
+        "project_name": "Customer Escalation Summaries & Routing for the Support Org (EU)",
+        "project_slug": "customer-escalation-summaries-and-routing-engine",
+        "package_name": "escalation_summaries_and_routing",
+        "description": (
+            "Summarises customer escalations, routes each one to the right queue and keeps model "
+            "spend bounded under real traffic, with retries, fallbacks, budgets and an offline "
+            "mock at every call."
+        ),
+        "author_name": "Grace Brewster Murray Hopper and the Platform Reliability Team",
+        "author_email": "platform+escalations@sub.example.co.uk",
+        "python_version": "3.13",
+        "llm_providers": ["openai", "anthropic"],
+        "license": "BSD-3-Clause",
+        "ci": "github",
+    },
+    "mock-only-proprietary": {
+        "project_name": "Internal Tools",
+        "python_version": "3.12",
+        "llm_providers": [],
+        "license": "Proprietary",
+        "ci": "none",
+    },
+}
+
+
+def answers_for(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The full answers a combination stands for, derived defaults included."""
+    answers = {**DEFAULTS, **overrides}
+    if "project_name" in overrides and "project_slug" not in overrides:
+        slug = "".join(c if c.isalnum() else "-" for c in str(overrides["project_name"]).lower())
+        answers["project_slug"] = "-".join(part for part in slug.split("-") if part)
+    if "package_name" not in overrides:
+        answers["package_name"] = str(answers["project_slug"]).replace("-", "_")
+    return answers
+
+
+def snapshot_template(destination: Path) -> Path:
+    """Copy the template's files as git sees them (tracked and untracked, not ignored)."""
+    listed = subprocess.run(
+        [
+            "git",
+            "ls-files",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+            "-z",
+            "--",
+            *TEMPLATE_PARTS,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    destination.mkdir(parents=True)
+    if listed.returncode == 0 and listed.stdout:
+        for relative in filter(None, listed.stdout.split("\0")):
+            source = REPO_ROOT / relative
+            if source.is_file():
+                target = destination / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+    else:  # not a git checkout (an unpacked archive): copy the parts whole
+        for part in TEMPLATE_PARTS:
+            source = REPO_ROOT / part
+            if source.is_dir():
+                shutil.copytree(source, destination / part)
+            else:
+                shutil.copy2(source, destination / part)
+    return destination
+
+
+def render(
+    src: Path,
+    dst: Path,
+    overrides: Mapping[str, Any],
+    *,
+    skip_tasks: bool = True,
+) -> dict[str, Any]:
+    """Render a project non-interactively and return the answers it was given."""
+    copier.run_copy(
+        str(src),
+        dst,
+        data=dict(overrides),
+        defaults=True,
+        unsafe=True,
+        skip_tasks=skip_tasks,
+        quiet=True,
+    )
+    return answers_for(overrides)
+
+
+def copier_cli(
+    src: Path,
+    dst: Path,
+    overrides: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    trust: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """`copier copy` in its own process, as a user runs it: the environment reaches the task
+    (in-process, plumbum keeps the environment it saw at import)."""
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet"]
+    command += ["--trust"] if trust else ["--skip-tasks"]
+    for key, value in overrides.items():
+        rendered = "[" + ", ".join(value) + "]" if isinstance(value, list) else str(value)
+        command += ["--data", f"{key}={rendered}"]
+    return subprocess.run(
+        [*command, str(src), str(dst)],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def expected_files(answers: Mapping[str, Any]) -> set[str]:
+    """Exactly the files a project with these answers must contain."""
+    package = f"src/{answers['package_name']}"
+    files = {
+        ".copier-answers.yml",
+        ".env.example",
+        ".gitignore",
+        ".pre-commit-config.yaml",
+        ".python-version",
+        "CHANGELOG.md",
+        "LICENSE",
+        "Makefile",
+        "README.md",
+        "pyproject.toml",
+        "scripts/init_git.py",
+        f"{package}/__init__.py",
+        f"{package}/__main__.py",
+        f"{package}/cli.py",
+        f"{package}/py.typed",
+        f"{package}/settings.py",
+        "tests/__init__.py",
+        "tests/conftest.py",
+        "tests/functional/__init__.py",
+        "tests/functional/test_cli.py",
+        "tests/functional/test_init_git.py",
+        "tests/integration/__init__.py",
+        "tests/integration/test_entry_points.py",
+        "tests/unit/__init__.py",
+        "tests/unit/test_env_example.py",
+        "tests/unit/test_init_git.py",
+        "tests/unit/test_settings.py",
+    }
+    if answers["ci"] == "github":
+        files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
+    return files
+
+
+def project_files(root: Path) -> set[str]:
+    """Every file under root, relative, ignoring git's own directory."""
+    return {
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def load_answers_file(root: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded

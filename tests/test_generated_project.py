@@ -1,0 +1,136 @@
+"""Slow tier: generate real projects and run what their users run, offline but for PyPI.
+
+For three combinations (the defaults, the most different one, anthropic-only) a project is
+copied with the post-copy task, initialised and validated; a fourth is copied with
+`--skip-tasks` and no `--trust` and must reach the same state through `make init` alone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.rendering import COMBINATIONS, REPO_ROOT, answers_for, copier_cli
+
+pytestmark = pytest.mark.slow
+TOOLS = Path(sys.executable).parent  # zizmor and check-jsonschema come with the dev group
+
+
+def run(
+    command: list[str], cwd: Path, env: dict[str, str], *, expect: int = 0
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=600
+    )
+    if result.returncode != expect:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+        pytest.fail(f"`{' '.join(command)}` exited {result.returncode}, expected {expect}:\n{tail}")
+    return result
+
+
+def copier_copy(
+    src: Path, dst: Path, overrides: dict[str, Any], env: dict[str, str], *, trust: bool
+) -> None:
+    result = copier_cli(src, dst, overrides, env, trust=trust)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def git_status(project: Path, env: dict[str, str]) -> str:
+    return run(["git", "status", "--porcelain"], project, env).stdout
+
+
+def assert_tier_ran(project: Path, env: dict[str, str], target: str) -> None:
+    output = run(["make", target], project, env).stdout
+    assert "no tests ran" not in output
+    assert " passed" in output or " skipped" in output, output[-500:]
+
+
+def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -> None:
+    """What a user does on day one, in order, asserting each step."""
+    run(["make", "init"], project, env)
+    assert run(["git", "log", "--format=%s"], project, env).stdout == (
+        "Initial commit from copier-ai-system\n"
+    )
+    assert (project / ".git/hooks/pre-commit").is_file()
+    # A user commits the lock file make init created; then the tree must stay clean.
+    run(["git", "add", "uv.lock"], project, env)
+    run(["git", "commit", "--quiet", "--no-verify", "-m", "Lock dependencies"], project, env)
+
+    help_text = run(["make"], project, env).stdout
+    for target in (
+        "init",
+        "sync",
+        "format",
+        "lint",
+        "typecheck",
+        "test",
+        "test-unit",
+        "test-functional",
+        "test-integration",
+        "coverage",
+        "validate-branch",
+        "clean",
+    ):
+        assert f"  {target} " in help_text, f"make help does not list {target}"
+
+    run(["make", "validate-branch"], project, env)
+    for tier in ("test-unit", "test-functional", "test-integration"):
+        assert_tier_ran(project, env, tier)
+
+    run(["make", "format"], project, env)
+    assert git_status(project, env) == "", "make format changed a freshly generated project"
+
+    run(["uv", "run", "--frozen", "pre-commit", "run", "--all-files"], project, env)
+    assert git_status(project, env) == ""
+
+    version = run(["uv", "run", "--frozen", answers["project_slug"], "--version"], project, env)
+    assert version.stdout.strip() == f"{answers['project_slug']} 0.1.0"
+
+    if answers["ci"] == "github":
+        workflows = project / ".github"
+        run([str(TOOLS / "zizmor"), "--offline", str(workflows)], REPO_ROOT, env)
+        checks = {
+            "vendor.github-workflows": "workflows/ci.yml",
+            "vendor.dependabot": "dependabot.yml",
+        }
+        for schema, relative in checks.items():
+            run(
+                [
+                    str(TOOLS / "check-jsonschema"),
+                    "--builtin-schema",
+                    schema,
+                    str(workflows / relative),
+                ],
+                REPO_ROOT,
+                env,
+            )
+
+
+@pytest.mark.parametrize(
+    "combination", ["defaults", "both-py313-bsd-longnames", "anthropic-py311-apache-noci"]
+)
+def test_generated_project_is_green_on_day_one(
+    template_src: Path, tmp_path: Path, tool_env: dict[str, str], combination: str
+) -> None:
+    overrides = COMBINATIONS[combination]
+    project = tmp_path / "project"
+
+    copier_copy(template_src, project, overrides, tool_env, trust=True)
+
+    check_project(project, answers_for(overrides), tool_env)
+
+
+def test_skip_tasks_without_trust_then_make_init_reaches_the_same_state(
+    template_src: Path, tmp_path: Path, tool_env: dict[str, str]
+) -> None:
+    overrides = COMBINATIONS["mock-only-proprietary"]
+    project = tmp_path / "project"
+
+    copier_copy(template_src, project, overrides, tool_env, trust=False)
+    assert not (project / ".git").exists(), "--skip-tasks must not run the git task"
+
+    check_project(project, answers_for(overrides), tool_env)

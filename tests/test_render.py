@@ -1,0 +1,199 @@
+"""Fast tier: render every combination of answers and check the output without installing it."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.rendering import (
+    COMBINATIONS,
+    DEFAULTS,
+    expected_files,
+    load_answers_file,
+    project_files,
+    render,
+)
+
+QUESTION_VALUES: dict[str, list[Any]] = {
+    "python_version": ["3.11", "3.12", "3.13"],
+    "llm_providers": [["openai"], ["anthropic"], ["openai", "anthropic"], []],
+    "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
+    "ci": ["github", "none"],
+}
+JINJA_MARKERS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
+# GitHub Actions expressions are the one legitimate `${{ ... }}` in a rendered project.
+GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+
+
+@pytest.fixture(scope="module")
+def rendered(
+    template_src: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, dict[str, Any]]]:
+    projects = {}
+    for name, overrides in COMBINATIONS.items():
+        destination = tmp_path_factory.mktemp(name) / "project"
+        projects[name] = (destination, render(template_src, destination, overrides))
+    return projects
+
+
+def test_combinations_cover_every_value_of_every_question() -> None:
+    for question, values in QUESTION_VALUES.items():
+        used = [{**DEFAULTS, **overrides}[question] for overrides in COMBINATIONS.values()]
+        missing = [value for value in values if value not in used]
+        assert missing == [], f"no combination uses {question}={missing}"
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_exact_file_set(rendered: dict[str, tuple[Path, dict[str, Any]]], name: str) -> None:
+    root, answers = rendered[name]
+
+    assert project_files(root) == expected_files(answers)
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_no_jinja_left_in_names_or_contents(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
+) -> None:
+    root, _ = rendered[name]
+    for relative in project_files(root):
+        assert ".jinja" not in relative
+        assert not JINJA_MARKERS.search(relative), relative
+        text = GITHUB_EXPRESSION.sub("", (root / relative).read_text(encoding="utf-8"))
+        leftover = JINJA_MARKERS.search(text)
+        assert leftover is None, f"{relative}: Jinja marker {leftover.group()!r} left over"
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_structured_files_parse(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
+) -> None:
+    root, _ = rendered[name]
+    parsed = 0
+    for relative in sorted(project_files(root)):
+        path = root / relative
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in {".yml", ".yaml"}:
+            yaml.safe_load(text)
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix == ".json":
+            json.loads(text)
+        elif path.suffix == ".py":
+            ast.parse(text, filename=relative)
+        else:
+            continue
+        parsed += 1
+    assert parsed >= 15
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_answers_file_round_trips(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
+) -> None:
+    root, answers = rendered[name]
+
+    recorded = load_answers_file(root)
+
+    assert {key: recorded[key] for key in answers} == answers
+    assert set(recorded) - set(answers) <= {"_src_path", "_commit"}
+    assert "api_key" not in (root / ".copier-answers.yml").read_text().lower()
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_answers_shape_the_project(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
+) -> None:
+    root, answers = rendered[name]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    settings = (root / "src" / answers["package_name"] / "settings.py").read_text()
+    env_example = (root / ".env.example").read_text()
+
+    assert pyproject["project"]["name"] == answers["project_slug"]
+    assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
+    assert pyproject["project"]["scripts"] == {
+        answers["project_slug"]: f"{answers['package_name']}.cli:main"
+    }
+    assert pyproject["project"]["authors"] == [
+        {"name": answers["author_name"], "email": answers["author_email"]}
+    ]
+    assert (root / ".python-version").read_text() == f"{answers['python_version']}\n"
+    assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
+    for provider in ("openai", "anthropic"):
+        chosen = provider in answers["llm_providers"]
+        assert (f"{provider}_api_key" in settings) is chosen
+        assert (f"{provider.upper()}_API_KEY=" in env_example) is chosen
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_licence_matches_the_answer(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
+) -> None:
+    root, answers = rendered[name]
+    licence = (root / "LICENSE").read_text()
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())
+    first_line = {
+        "MIT": "MIT License",
+        "Apache-2.0": "Apache License",
+        "BSD-3-Clause": "BSD 3-Clause License",
+        "Proprietary": f"Copyright (c) {answers['author_name']}. All rights reserved.",
+    }[answers["license"]]
+
+    assert licence.strip().splitlines()[0].strip() == first_line
+    assert licence.endswith("\n")
+    assert not licence.endswith("\n\n")
+    expected_spdx = {"Proprietary": "LicenseRef-Proprietary"}.get(
+        answers["license"], answers["license"]
+    )
+    assert pyproject["project"]["license"] == expected_spdx
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_ci_matrix_runs_from_the_minimum_python_to_313(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
+) -> None:
+    root, answers = rendered[name]
+    if answers["ci"] != "github":
+        assert not (root / ".github").exists()
+        return
+    workflow = yaml.safe_load((root / ".github/workflows/ci.yml").read_text())
+    minimum = int(answers["python_version"].split(".")[1])
+
+    matrix = workflow["jobs"]["validate-branch"]["strategy"]["matrix"]["python"]
+
+    assert matrix == [f"3.{minor}" for minor in range(minimum, 14)]
+    assert ("integration" in workflow["jobs"]) is bool(answers["llm_providers"])
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_text_files_are_clean(rendered: dict[str, tuple[Path, dict[str, Any]]], name: str) -> None:
+    """What the end-of-file and trailing-whitespace hooks would otherwise rewrite."""
+    root, _ = rendered[name]
+    for relative in project_files(root):
+        text = (root / relative).read_text(encoding="utf-8")
+        if not text:
+            continue
+        assert text.endswith("\n"), f"{relative}: no newline at the end"
+        assert not text.endswith("\n\n"), f"{relative}: blank lines at the end"
+        dirty = [n for n, line in enumerate(text.splitlines(), 1) if line != line.rstrip()]
+        assert dirty == [], f"{relative}: trailing whitespace on lines {dirty}"
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_no_secret_is_asked_or_written(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
+) -> None:
+    root, _ = rendered[name]
+    copier_yml = yaml.safe_load(Path(__file__).parents[1].joinpath("copier.yml").read_text())
+    questions = [key for key in copier_yml if not key.startswith("_")]
+
+    assert not [q for q in questions if re.search(r"key|token|secret|password", q)]
+    assert not (root / ".env").exists()
+    env_example = (root / ".env.example").read_text()
+    assert re.findall(r"^[A-Z_]*API_KEY=(.+)$", env_example, flags=re.MULTILINE) == []

@@ -1,0 +1,52 @@
+"""Fast tier: the template repository keeps its own promises."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.rendering import REPO_ROOT
+
+RUFF = str(Path(sys.executable).parent / "ruff")
+
+
+def test_own_python_is_linted_and_formatted() -> None:
+    for command in ([RUFF, "check", "."], [RUFF, "format", "--check", "."]):
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_documents_every_question() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+
+    for question in (key for key in config if not key.startswith("_")):
+        assert f"| `{question}` |" in readme, f"README's question table misses {question}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    ci = (REPO_ROOT / ".ci/run").read_text()
+
+    assert re.search(r"^make test\b", readme, flags=re.MULTILINE)
+    assert re.search(r"^exec make test$", ci, flags=re.MULTILINE)
+
+
+def test_changelog_follows_keep_a_changelog() -> None:
+    changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
+
+    assert changelog.startswith("# Changelog\n")
+    assert "## [Unreleased]" in changelog
+    headings = re.findall(r"^### (\w+)$", changelog, flags=re.MULTILINE)
+    assert set(headings) <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+
+
+def test_hooks_use_only_the_standard_library() -> None:
+    allowed = set(sys.stdlib_module_names) | {"__future__"}
+    for hook in [*(REPO_ROOT / "hooks").glob("*.py"), REPO_ROOT / "template/scripts/init_git.py"]:
+        imported = re.findall(r"^(?:from|import) (\w+)", hook.read_text(), flags=re.MULTILINE)
+        assert set(imported) <= allowed, f"{hook.name} imports {set(imported) - allowed}"

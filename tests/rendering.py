@@ -179,6 +179,8 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         f"{package}/__init__.py",
         f"{package}/__main__.py",
         f"{package}/cli.py",
+        f"{package}/llm/__init__.py",
+        f"{package}/llm/types.py",
         f"{package}/py.typed",
         f"{package}/settings.py",
         "tests/__init__.py",

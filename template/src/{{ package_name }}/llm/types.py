@@ -1,0 +1,103 @@
+"""The vocabulary of the model boundary: what goes into a model call and what comes out.
+
+Every provider adapter, the mock and the resilience layer speak these types, so code above the
+boundary never sees a vendor SDK object. All models are immutable.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Message(_Frozen):
+    """One role-tagged message of a conversation."""
+
+    role: Role
+    content: str
+
+
+class OutputFormat(_Frozen):
+    """What shape of output the request asks for.
+
+    `text` is free text; `json` asks for any JSON object; `json_schema` asks for JSON that
+    matches `json_schema` (providers that support it enforce the schema server-side).
+    """
+
+    type: Literal["text", "json", "json_schema"] = "text"
+    json_schema: Mapping[str, Any] | None = None
+    schema_name: str = "output"
+
+
+TEXT_OUTPUT = OutputFormat()
+
+
+def new_request_id() -> str:
+    """A random id that follows one logical request through retries, fallbacks and logs."""
+    return uuid.uuid4().hex
+
+
+class LLMRequest(_Frozen):
+    """One model call, independent of the provider that will serve it."""
+
+    model: str = Field(min_length=1)
+    messages: tuple[Message, ...] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: PositiveInt = 1024
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    output: OutputFormat = TEXT_OUTPUT
+    request_id: str = Field(default_factory=new_request_id)
+    metadata: Mapping[str, str] = Field(default_factory=dict)
+
+    @property
+    def last_user_message(self) -> str:
+        """The content of the last user message, or an empty string when there is none."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return ""
+
+
+class Usage(_Frozen):
+    """Tokens a call consumed, as the provider reported them (or the mock estimated them)."""
+
+    input_tokens: NonNegativeInt = 0
+    output_tokens: NonNegativeInt = 0
+    cache_read_tokens: NonNegativeInt = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class LLMResponse(_Frozen):
+    """A completed model call."""
+
+    text: str
+    model: str
+    provider: str
+    finish_reason: FinishReason = "stop"
+    usage: Usage = Field(default_factory=Usage)
+    response_id: str | None = None
+    latency_ms: float = Field(default=0.0, ge=0)
+    request_id: str | None = None
+
+
+class Chunk(_Frozen):
+    """One piece of a streamed response. The last chunk carries the finish reason and usage."""
+
+    text: str
+    index: NonNegativeInt
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None

@@ -180,6 +180,8 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         f"{package}/__main__.py",
         f"{package}/cli.py",
         f"{package}/llm/__init__.py",
+        f"{package}/llm/client.py",
+        f"{package}/llm/errors.py",
         f"{package}/llm/types.py",
         f"{package}/py.typed",
         f"{package}/settings.py",
@@ -193,6 +195,8 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/unit/__init__.py",
         "tests/unit/test_env_example.py",
         "tests/unit/test_init_git.py",
+        "tests/unit/test_llm_errors.py",
+        "tests/unit/test_llm_types.py",
         "tests/unit/test_settings.py",
     }
     if answers["ci"] == "github":

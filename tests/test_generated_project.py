@@ -73,6 +73,8 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         "test-integration",
         "coverage",
         "validate-branch",
+        "update-template",
+        "check-template-update",
         "clean",
     ):
         assert f"  {target} " in help_text, f"make help does not list {target}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import yaml
 
 from tests.rendering import REPO_ROOT
 
@@ -243,3 +244,10 @@ def test_script_misuse_is_one_line_on_stderr_and_exit_2(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("migration 0.2.0: error: the move step runs in the 'after'")
+
+
+def test_generated_makefile_runs_at_least_the_copier_the_template_requires() -> None:
+    minimum = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())["_min_copier_version"]
+    makefile = (REPO_ROOT / "template" / "Makefile.jinja").read_text()
+
+    assert f'COPIER ?= $(UV) tool run --from "copier>={minimum}" copier\n' in makefile

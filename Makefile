@@ -51,6 +51,10 @@ test: sync ## The full suite: render, validation, and slow builds of generated p
 test-fast: sync ## The fast tier only: renders and validation, no installs (seconds)
 	uv run --frozen pytest -m "not slow" -n $(PYTEST_WORKERS)
 
+.PHONY: test-update
+test-update: sync ## The update tier only: copier update from version N to N+1 on real projects
+	uv run --frozen pytest -m update -n $(PYTEST_WORKERS)
+
 .PHONY: demo
 demo: sync ## Render a project with the default answers into build/, then make init + validate-branch
 	rm -rf $(DEMO_DIR)

@@ -201,6 +201,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
     }
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
+        files |= {".github/workflows/template-update.yml"}
     return files
 
 

@@ -73,6 +73,9 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         "test-integration",
         "coverage",
         "validate-branch",
+        "prompts-check",
+        "prompts-lock",
+        "bench-prompts",
         "clean",
     ):
         assert f"  {target} " in help_text, f"make help does not list {target}"

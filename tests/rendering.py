@@ -216,6 +216,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         f"{package}/prompts/prompt.py",
         f"{package}/prompts/registry.py",
         f"{package}/prompts/rendered.py",
+        f"{package}/prompts/schemas.py",
         f"{package}/prompts/spec.py",
         *(f"{package}/prompts/library/{prompt}/1.0.0.yaml" for prompt in EXAMPLE_PROMPTS),
         "prompts.lock",

@@ -75,6 +75,9 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         "validate-branch",
         "update-template",
         "check-template-update",
+        "prompts-check",
+        "prompts-lock",
+        "bench-prompts",
         "clean",
     ):
         assert f"  {target} " in help_text, f"make help does not list {target}"

@@ -200,10 +200,15 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "scripts/init_git.py",
         f"{package}/__init__.py",
         f"{package}/__main__.py",
+        f"{package}/ask.py",
         f"{package}/cli.py",
         f"{package}/llm/__init__.py",
         f"{package}/llm/client.py",
         f"{package}/llm/errors.py",
+        f"{package}/llm/factory.py",
+        f"{package}/llm/mock.py",
+        f"{package}/llm/mock_faults.py",
+        f"{package}/llm/schema_instance.py",
         f"{package}/llm/types.py",
         f"{package}/py.typed",
         f"{package}/settings.py",
@@ -225,9 +230,12 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/conftest.py",
         "tests/functional/__init__.py",
         "tests/functional/test_bench_prompts.py",
+        "tests/functional/test_ask_cli.py",
         "tests/functional/test_cli.py",
         "tests/functional/test_prompts_cli.py",
         "tests/functional/test_init_git.py",
+        "tests/functional/test_llm_factory.py",
+        "tests/functional/test_network_guard.py",
         "tests/integration/__init__.py",
         "tests/integration/test_entry_points.py",
         "tests/unit/__init__.py",
@@ -242,9 +250,21 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/unit/test_env_example.py",
         "tests/unit/test_init_git.py",
         "tests/unit/test_llm_errors.py",
+        "tests/unit/test_llm_mock.py",
+        "tests/unit/test_llm_mock_faults.py",
         "tests/unit/test_llm_types.py",
+        "tests/unit/test_schema_instance.py",
         "tests/unit/test_settings.py",
     }
+    providers = answers["llm_providers"]
+    if providers:
+        files |= {
+            f"{package}/llm/providers/__init__.py",
+            f"{package}/llm/providers/http_errors.py",
+            "tests/integration/test_llm_providers.py",
+        }
+    for provider in providers:
+        files |= {f"{package}/llm/providers/{provider}.py", f"tests/unit/test_llm_{provider}.py"}
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
         files |= {".github/workflows/template-update.yml"}

@@ -186,10 +186,16 @@ def test_answers_shape_the_project(
     ]
     assert (root / ".python-version").read_text() == f"{answers['python_version']}\n"
     assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
+    dependencies = {
+        re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0]
+        for spec in pyproject["project"]["dependencies"]
+    }
+    assert ("httpx2" in dependencies) is bool(answers["llm_providers"])
     for provider in ("openai", "anthropic"):
         chosen = provider in answers["llm_providers"]
         assert (f"{provider}_api_key" in settings) is chosen
         assert (f"{provider.upper()}_API_KEY=" in env_example) is chosen
+        assert (provider in dependencies) is chosen
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)

@@ -70,7 +70,11 @@ class LLMRequest(_Frozen):
 
 
 class Usage(_Frozen):
-    """Tokens a call consumed, as the provider reported them (or the mock estimated them)."""
+    """Tokens a call consumed, as the provider reported them (or the mock estimated them).
+
+    `input_tokens` counts every prompt token, including the `cache_read_tokens` served from the
+    provider's prompt cache (adapters add them up where a vendor reports them apart).
+    """
 
     input_tokens: NonNegativeInt = 0
     output_tokens: NonNegativeInt = 0

@@ -116,7 +116,7 @@ def report(*measures: Measure, profile: str = "") -> dict[str, object]:
         measures,
         command="python benchmarks/bench_template.py --runs 5",
         date="2026-11-23 07:00 UTC",
-        steps=bench.step_summaries({"make init: `uv sync`": [1.5, 1.7]}),
+        steps=bench.step_summaries({"make init: `uv sync`": [1.5, 1.7], "echo done": [0.001]}),
         profile=profile,
     )
 
@@ -147,6 +147,7 @@ def test_the_markdown_table_shows_every_figure_with_its_target_and_result() -> N
     assert "| copy ratio | 3 | 1.40x | 1.50x | 1.60x | <= 1.10x | missed |" in markdown
     assert "| fast tier | 3 | 14.00 s | 15.50 s | 16.25 s | - | no target |" in markdown
     assert "| make init: `uv sync` | 2 | 1.50 s | 1.60 s | 1.70 s |" in markdown
+    assert "echo done" not in markdown  # too quick to matter; the JSON keeps it
     assert "- copy ratio: ratio of medians 1.5x." in markdown
     assert "this run exited 0" in markdown
     assert "Profile of the copy" not in markdown

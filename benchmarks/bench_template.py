@@ -464,7 +464,11 @@ def make_steps(log: Path) -> list[tuple[str, float]]:
     steps = []
     for line in log.read_text(encoding="utf-8").splitlines():
         start, end, _status, command = line.split("\t", 3)
-        steps.append((shorten(command), float(end) - float(start)))
+        try:  # a comma in some locales; empty in bash < 5, which has no $EPOCHREALTIME
+            elapsed = float(end.replace(",", ".")) - float(start.replace(",", "."))
+        except ValueError:
+            continue
+        steps.append((shorten(command), elapsed))
     return steps
 
 

@@ -206,3 +206,11 @@ def test_the_pytest_summary_line_is_kept_for_the_report() -> None:
 
     assert bench.pytest_outcome(output) == "98 passed, 2 deselected in 12.60s"
     assert bench.pytest_outcome("no summary here\n") == ""
+
+
+def test_step_logs_from_other_locales_and_old_bash_are_read(tmp_path: Path) -> None:
+    log = tmp_path / "steps.log"
+    log.write_text("10,25\t12,75\t0\tuv sync\n\t\t0\tmypy\n", encoding="utf-8")
+
+    assert bench.make_steps(log) == [("uv sync", 2.5)]
+    assert bench.make_steps(tmp_path / "absent.log") == []

@@ -65,6 +65,14 @@ demo: sync ## Render a project with the default answers into build/, then make i
 	@echo
 	@echo "Demo project ready in $(DEMO_DIR): cd $(DEMO_DIR) && make help"
 
+.PHONY: bench
+bench: sync ## Benchmarks: copier copy vs its floor, copy to green, the fast tier (reports/)
+	uv run --frozen python benchmarks/bench_template.py $(BENCH_ARGS)
+
+.PHONY: bench-full
+bench-full: sync ## make bench plus the full suite, timed once (minutes)
+	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)
+
 .PHONY: lint
 lint: sync ## Lint and format-check the template's own Python (hooks, tests)
 	uv run --frozen ruff check .

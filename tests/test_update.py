@@ -242,8 +242,8 @@ def files_in(project: Path, env: Mapping[str, str]) -> set[str]:
 
 
 def insert_user_setting(settings: str) -> str:
-    anchor = "\n    @classmethod\n"
-    assert anchor in settings, "settings.py has no classmethod to put the user's field before"
+    anchor = "\n    @classmethod\n    def settings_customise_sources("
+    assert anchor in settings, "settings.py has no settings_customise_sources to put a field before"
     return settings.replace(anchor, f"\n{USER_SETTING}{anchor}", 1)
 
 

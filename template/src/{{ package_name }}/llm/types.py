@@ -69,8 +69,22 @@ class LLMRequest(_Frozen):
         return ""
 
 
+class ModelTarget(_Frozen):
+    """One (provider, model) a request can be sent to: a primary or a fallback."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
 class Usage(_Frozen):
-    """Tokens a call consumed, as the provider reported them (or the mock estimated them)."""
+    """Tokens a call consumed, as the provider reported them (or the mock estimated them).
+
+    `input_tokens` counts every prompt token, cache reads included; `cache_read_tokens` says how
+    many of them were served from the provider's prompt cache (billed at a lower price).
+    """
 
     input_tokens: NonNegativeInt = 0
     output_tokens: NonNegativeInt = 0

@@ -51,6 +51,10 @@ test: sync ## The full suite: render, validation, and slow builds of generated p
 test-fast: sync ## The fast tier only: renders and validation, no installs (seconds)
 	uv run --frozen pytest -m "not slow" -n $(PYTEST_WORKERS)
 
+.PHONY: test-update
+test-update: sync ## The update tier only: copier update from version N to N+1 on real projects
+	uv run --frozen pytest -m update -n $(PYTEST_WORKERS)
+
 .PHONY: demo
 demo: sync ## Render a project with the default answers into build/, then make init + validate-branch
 	rm -rf $(DEMO_DIR)
@@ -60,6 +64,14 @@ demo: sync ## Render a project with the default answers into build/, then make i
 	$(MAKE) -C $(DEMO_DIR) validate-branch
 	@echo
 	@echo "Demo project ready in $(DEMO_DIR): cd $(DEMO_DIR) && make help"
+
+.PHONY: bench
+bench: sync ## Benchmarks: copier copy vs its floor, copy to green, the fast tier (reports/)
+	uv run --frozen python benchmarks/bench_template.py $(BENCH_ARGS)
+
+.PHONY: bench-full
+bench-full: sync ## make bench plus the full suite, timed once (minutes)
+	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)
 
 .PHONY: lint
 lint: sync ## Lint and format-check the template's own Python (hooks, tests)

@@ -73,6 +73,11 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         "test-integration",
         "coverage",
         "validate-branch",
+        "update-template",
+        "check-template-update",
+        "prompts-check",
+        "prompts-lock",
+        "bench-prompts",
         "clean",
     ):
         assert f"  {target} " in help_text, f"make help does not list {target}"
@@ -93,11 +98,18 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
     if answers["ci"] == "github":
         workflows = project / ".github"
         run([str(TOOLS / "zizmor"), "--offline", str(workflows)], REPO_ROOT, env)
-        checks = {
-            "vendor.github-workflows": "workflows/ci.yml",
-            "vendor.dependabot": "dependabot.yml",
-        }
-        for schema, relative in checks.items():
+        update_check = str(workflows / "workflows/template-update.yml")
+        run(
+            [str(TOOLS / "zizmor"), "--offline", "--persona", "pedantic", update_check],
+            REPO_ROOT,
+            env,
+        )
+        checks = [
+            ("vendor.github-workflows", "workflows/ci.yml"),
+            ("vendor.github-workflows", "workflows/template-update.yml"),
+            ("vendor.dependabot", "dependabot.yml"),
+        ]
+        for schema, relative in checks:
             run(
                 [
                     str(TOOLS / "check-jsonschema"),

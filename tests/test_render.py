@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
 import tomllib
@@ -15,7 +16,9 @@ import yaml
 from tests.rendering import (
     COMBINATIONS,
     DEFAULTS,
+    EXAMPLE_PROMPTS,
     expected_files,
+    jinja_by_design,
     load_answers_file,
     project_files,
     render,
@@ -28,8 +31,40 @@ QUESTION_VALUES: dict[str, list[Any]] = {
     "ci": ["github", "none"],
 }
 JINJA_MARKERS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
+# In files that hold Jinja on purpose, a leftover is a tag naming a question or Copier itself.
+COPIER_LEFTOVER = re.compile(
+    r"\{[{%]-?\s*(?:if |elif |for \w+ in |set \w+ = )?(?:not )?(?:"
+    + "|".join(
+        [
+            "project_name",
+            "project_slug",
+            "package_name",
+            "description",
+            "author_name",
+            "author_email",
+            "python_version",
+            "llm_providers",
+            "license",
+            "ci",
+            "_copier",
+            "'\\w+' in llm_providers",
+            "raw",
+            "endraw",
+        ]
+    )
+    + r")\b"
+)
 # GitHub Actions expressions are the one legitimate `${{ ... }}` in a rendered project.
 GITHUB_EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+
+
+def prompt_content_hash(document: dict[str, Any]) -> str:
+    """The generated project's content hash (prompts/spec.py), recomputed without it."""
+    hashed = {key: value for key, value in document.items() if key != "labels"}
+    canonical = json.dumps(
+        hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +96,39 @@ def test_exact_file_set(rendered: dict[str, tuple[Path, dict[str, Any]]], name: 
 def test_no_jinja_left_in_names_or_contents(
     rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
 ) -> None:
-    root, _ = rendered[name]
+    root, answers = rendered[name]
+    by_design = jinja_by_design(answers)
+    assert by_design <= project_files(root)
     for relative in project_files(root):
         assert ".jinja" not in relative
         assert not JINJA_MARKERS.search(relative), relative
         text = GITHUB_EXPRESSION.sub("", (root / relative).read_text(encoding="utf-8"))
-        leftover = JINJA_MARKERS.search(text)
+        if relative in by_design:  # prompt templates: only Copier's own names are leftovers
+            leftover = COPIER_LEFTOVER.search(text)
+        else:
+            leftover = JINJA_MARKERS.search(text)
         assert leftover is None, f"{relative}: Jinja marker {leftover.group()!r} left over"
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_example_prompts_target_only_the_chosen_providers_and_match_the_lock(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
+) -> None:
+    root, answers = rendered[name]
+    library = root / "src" / answers["package_name"] / "prompts" / "library"
+    locked = tomllib.loads((root / "prompts.lock").read_text())["prompts"]
+    expected = {}
+    for prompt in EXAMPLE_PROMPTS:
+        document = yaml.safe_load((library / prompt / "1.0.0.yaml").read_text())
+        providers = [document["model"]["provider"]]
+        providers += [fallback["provider"] for fallback in document["fallbacks"]]
+        assert set(providers) <= {"mock", *answers["llm_providers"]}
+        assert ("mock" in providers) is (not answers["llm_providers"])
+        assert set(answers["llm_providers"]) <= set(providers)
+        expected[f"{prompt}@1.0.0"] = prompt_content_hash(document)
+    # The generated project's own `prompts check` proves this in the slow tier; here a
+    # mismatch shows the hashes to paste into template/prompts.lock.jinja.
+    assert locked == expected, f"update template/prompts.lock.jinja for {name}: {expected}"
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
@@ -125,10 +186,16 @@ def test_answers_shape_the_project(
     ]
     assert (root / ".python-version").read_text() == f"{answers['python_version']}\n"
     assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
+    dependencies = {
+        re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0]
+        for spec in pyproject["project"]["dependencies"]
+    }
+    assert ("httpx2" in dependencies) is bool(answers["llm_providers"])
     for provider in ("openai", "anthropic"):
         chosen = provider in answers["llm_providers"]
         assert (f"{provider}_api_key" in settings) is chosen
         assert (f"{provider.upper()}_API_KEY=" in env_example) is chosen
+        assert (provider in dependencies) is chosen
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)

@@ -41,8 +41,13 @@ def test_changelog_follows_keep_a_changelog() -> None:
 
     assert changelog.startswith("# Changelog\n")
     assert "## [Unreleased]" in changelog
+    versions = re.findall(r"^## (.*)$", changelog, flags=re.MULTILINE)
+    released = re.compile(r"^\[\d+\.\d+\.\d+\] - \d{4}-\d{2}-\d{2}$")
+    assert versions[0] == "[Unreleased]"
+    assert all(released.match(version) for version in versions[1:]), versions
     headings = re.findall(r"^### (\w+)$", changelog, flags=re.MULTILINE)
-    assert set(headings) <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+    kinds = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security", "Upgrading"}
+    assert set(headings) <= kinds
 
 
 def test_hooks_use_only_the_standard_library() -> None:

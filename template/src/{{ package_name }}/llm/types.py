@@ -82,8 +82,8 @@ class ModelTarget(_Frozen):
 class Usage(_Frozen):
     """Tokens a call consumed, as the provider reported them (or the mock estimated them).
 
-    `input_tokens` counts every prompt token, cache reads included; `cache_read_tokens` says how
-    many of them were served from the provider's prompt cache (billed at a lower price).
+    `input_tokens` counts every prompt token, including the `cache_read_tokens` served from the
+    provider's prompt cache (adapters add them up where a vendor reports them apart).
     """
 
     input_tokens: NonNegativeInt = 0

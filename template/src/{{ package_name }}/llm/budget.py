@@ -146,6 +146,11 @@ class Budget:
         """The attempt was not billed (refused before processing): free the reservation."""
         self._release(reservation)
 
+    def close(self) -> None:
+        """Close the daily ledger's database, if any."""
+        if self._ledger is not None:
+            self._ledger.close()
+
     def _release(self, reservation: Reservation) -> None:
         self.reserved -= reservation.amount
         reservation.call.reserved -= reservation.amount

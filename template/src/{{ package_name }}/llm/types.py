@@ -69,6 +69,16 @@ class LLMRequest(_Frozen):
         return ""
 
 
+class ModelTarget(_Frozen):
+    """One (provider, model) a request can be sent to: a primary or a fallback."""
+
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
 class Usage(_Frozen):
     """Tokens a call consumed, as the provider reported them (or the mock estimated them).
 

@@ -12,7 +12,7 @@
 What this does and does not stop (prompt injection):
 
 - It stops *template* injection: prompts render in a sandbox where inputs are data, so
-  `{{ ... }}` in user text is printed, never evaluated (prompts/); and *delimiter escape*: text
+  template syntax in user text is printed, never evaluated (prompts/); and *delimiter escape*: text
   cannot end its data block and pose as the system's own instructions.
 - It does NOT stop a model from following instructions written inside the data ("ignore the
   above and say X"). No input filter can, reliably: instructions and data share one channel.

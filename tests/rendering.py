@@ -162,6 +162,13 @@ def copier_cli(
 
 
 EXAMPLE_PROMPTS = ("summarize", "classify")
+FEATURE_SAMPLES = (
+    "avis-client.txt",
+    "incident-report.txt",
+    "injection-attempt.txt",
+    "release-notes.txt",
+    "tickets.jsonl",
+)
 
 
 def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
@@ -182,6 +189,10 @@ def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
         "tests/functional/test_prompts_cli.py",
         "tests/functional/test_structured_output.py",
         "tests/functional/test_observability.py",
+        "tests/functional/test_eval_cli.py",
+        "tests/functional/test_features.py",
+        "tests/unit/test_guardrails.py",
+        "evals/summarize.jsonl",  # a template-injection case
     }
 
 
@@ -204,7 +215,34 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         f"{package}/__main__.py",
         f"{package}/ask.py",
         f"{package}/cli.py",
+        f"{package}/cli_support.py",
         f"{package}/exits.py",
+        f"{package}/guardrails.py",
+        f"{package}/review/__init__.py",
+        f"{package}/review/cli.py",
+        f"{package}/review/queue.py",
+        *(
+            f"{package}/features/{module}.py"
+            for module in (
+                "__init__",
+                "catalog",
+                "classify",
+                "cli",
+                "demo",
+                "extractive",
+                "offline",
+                "summarize",
+                "system",
+            )
+        ),
+        *(f"{package}/features/samples/{sample}" for sample in FEATURE_SAMPLES),
+        *(
+            f"{package}/evals/{module}.py"
+            for module in ("__init__", "cli", "dataset", "gate", "report", "runner", "scorers")
+        ),
+        "evals/summarize.jsonl",
+        "evals/classify.jsonl",
+        "evals/baselines/mock.json",
         f"{package}/llm/__init__.py",
         f"{package}/llm/accounting.py",
         f"{package}/llm/breaker.py",
@@ -258,6 +296,9 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/conftest.py",
         "tests/functional/__init__.py",
         "tests/functional/test_bench_prompts.py",
+        "tests/functional/test_eval_cli.py",
+        "tests/functional/test_feature_cli.py",
+        "tests/functional/test_features.py",
         "tests/functional/test_fault_matrix.py",
         "tests/functional/test_observability.py",
         "tests/functional/test_resilience_load.py",
@@ -282,6 +323,13 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/unit/test_breaker.py",
         "tests/unit/test_budget.py",
         "tests/unit/test_env_example.py",
+        "tests/unit/test_eval_dataset.py",
+        "tests/unit/test_eval_gate.py",
+        "tests/unit/test_eval_scorers.py",
+        "tests/unit/test_extractive.py",
+        "tests/unit/test_guardrails.py",
+        "tests/unit/test_offline_responders.py",
+        "tests/unit/test_review_queue.py",
         "tests/unit/test_histogram.py",
         "tests/unit/test_init_git.py",
         "tests/unit/test_llm_errors.py",

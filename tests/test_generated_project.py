@@ -78,6 +78,9 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         "prompts-check",
         "prompts-lock",
         "bench-prompts",
+        "demo",
+        "eval",
+        "eval-accept",
         "clean",
     ):
         assert f"  {target} " in help_text, f"make help does not list {target}"
@@ -85,6 +88,13 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
     run(["make", "validate-branch"], project, env)
     for tier in ("test-unit", "test-functional", "test-integration"):
         assert_tier_ran(project, env, tier)
+
+    demo = run(["make", "demo"], project, env)
+    assert "=== stats" in demo.stdout
+    assert "degraded: no model answered" in demo.stdout
+    evaluation = run(["make", "eval"], project, env)
+    assert "eval gate: passed against evals/baselines/mock.json." in evaluation.stderr
+    assert (project / "reports" / "eval-latency.png").is_file()
 
     run(["make", "format"], project, env)
     assert git_status(project, env) == "", "make format changed a freshly generated project"

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     PROVIDER_UNAVAILABLE = 6
     BUDGET_EXCEEDED = 7
     INVALID_OUTPUT = 8
+    EVAL_REGRESSION = 9
 
 
 def fail(message: str, code: ExitCode) -> typer.Exit:

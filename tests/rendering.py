@@ -284,6 +284,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/unit/test_env_example.py",
         "tests/unit/test_histogram.py",
         "tests/unit/test_init_git.py",
+        "tests/unit/test_limits.py",
         "tests/unit/test_llm_errors.py",
         "tests/unit/test_llm_mock.py",
         "tests/unit/test_llm_mock_faults.py",

@@ -268,6 +268,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/functional/test_init_git.py",
         "tests/functional/test_llm_factory.py",
         "tests/functional/test_network_guard.py",
+        "tests/functional/test_startup.py",
         "tests/integration/__init__.py",
         "tests/integration/test_entry_points.py",
         "tests/unit/__init__.py",

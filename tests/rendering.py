@@ -228,9 +228,11 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
                 "catalog",
                 "classify",
                 "cli",
+                "commands",
                 "demo",
                 "extractive",
                 "offline",
+                "options",
                 "summarize",
                 "system",
             )
@@ -238,7 +240,16 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         *(f"{package}/features/samples/{sample}" for sample in FEATURE_SAMPLES),
         *(
             f"{package}/evals/{module}.py"
-            for module in ("__init__", "cli", "dataset", "gate", "report", "runner", "scorers")
+            for module in (
+                "__init__",
+                "cli",
+                "commands",
+                "dataset",
+                "gate",
+                "report",
+                "runner",
+                "scorers",
+            )
         ),
         "evals/summarize.jsonl",
         "evals/classify.jsonl",

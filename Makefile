@@ -56,12 +56,13 @@ test-update: sync ## The update tier only: copier update from version N to N+1 o
 	uv run --frozen pytest -m update -n $(PYTEST_WORKERS)
 
 .PHONY: demo
-demo: sync ## Render a project with the default answers into build/, then make init + validate-branch
+demo: sync ## Render a project with the default answers into build/, then its make init, validate-branch and demo
 	rm -rf $(DEMO_DIR)
 	mkdir -p build
 	uv run --frozen copier copy --trust --defaults --quiet --vcs-ref HEAD . $(DEMO_DIR)
 	$(MAKE) -C $(DEMO_DIR) init
 	$(MAKE) -C $(DEMO_DIR) validate-branch
+	$(MAKE) -C $(DEMO_DIR) demo
 	@echo
 	@echo "Demo project ready in $(DEMO_DIR): cd $(DEMO_DIR) && make help"
 

@@ -264,3 +264,20 @@ def test_no_secret_is_asked_or_written(
     assert not (root / ".env").exists()
     env_example = (root / ".env.example").read_text()
     assert re.findall(r"^[A-Z_]*API_KEY=(.+)$", env_example, flags=re.MULTILINE) == []
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_python_lines_fit_ruffs_limit_with_every_name(
+    rendered: dict[str, tuple[Path, dict[str, Any]]], name: str
+) -> None:
+    """Names reach 48 (slug) and 32 (package) characters: a line that fits with the defaults
+    can overflow with them, and ruff format would then rewrite a fresh project."""
+    root, _ = rendered[name]
+    too_long = [
+        f"{relative}:{number}"
+        for relative in sorted(project_files(root))
+        if relative.endswith(".py")
+        for number, line in enumerate((root / relative).read_text().splitlines(), 1)
+        if len(line) > 100
+    ]
+    assert too_long == []

@@ -31,8 +31,17 @@ def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _inside_git_repository(path: Path) -> bool:
+    """Whether the project is part of an enclosing repository's work tree.
+
+    A directory that repository ignores (a build/ or tmp/ folder) is not part of it: the project
+    gets a repository of its own there, as it would anywhere else.
+    """
     result = _git(["rev-parse", "--is-inside-work-tree"], path)
-    return result.returncode == 0 and result.stdout.strip() == "true"
+    if result.returncode != 0 or result.stdout.strip() != "true":
+        return False
+    if _git(["rev-parse", "--show-toplevel"], path).stdout.strip() == str(path):
+        return True  # the project is the top of a repository already
+    return _git(["check-ignore", "--quiet", "."], path).returncode != 0
 
 
 def _configured(key: str, path: Path) -> bool:

@@ -68,3 +68,19 @@ def test_leaves_an_existing_repository_alone(tmp_path: Path, no_git_identity: No
     assert "already inside a git repository" in output
     assert not (project / ".git").exists()
     assert git("rev-list", "--all", cwd=tmp_path) == ""
+
+
+def test_a_directory_the_enclosing_repository_ignores_gets_its_own(
+    tmp_path: Path, no_git_identity: None
+) -> None:
+    git("init", "--quiet", cwd=tmp_path)
+    (tmp_path / ".gitignore").write_text("build/\n")
+    project = tmp_path / "build" / "project"
+    project.mkdir(parents=True)
+    (project / "README.md").write_text("hello\n")
+
+    output = run_script(project)
+
+    assert "first commit" in output
+    assert git("rev-parse", "--show-toplevel", cwd=project) == str(project.resolve())
+    assert git("ls-files", cwd=project) == "README.md"

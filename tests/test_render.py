@@ -36,16 +36,7 @@ COPIER_LEFTOVER = re.compile(
     r"\{[{%]-?\s*(?:if |elif |for \w+ in |set \w+ = )?(?:not )?(?:"
     + "|".join(
         [
-            "project_name",
-            "project_slug",
-            "package_name",
-            "description",
-            "author_name",
-            "author_email",
-            "python_version",
-            "llm_providers",
-            "license",
-            "ci",
+            *DEFAULTS,  # every question's name
             "_copier",
             "'\\w+' in llm_providers",
             "raw",

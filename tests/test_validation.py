@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 import pytest
 
-from tests.rendering import REPO_ROOT, render
+from tests.rendering import DEFAULTS, REPO_ROOT, render
 
 BAD_ANSWERS: list[tuple[str, dict[str, Any], str]] = [
     ("empty name", {"project_name": "   "}, "The project name cannot be empty"),
@@ -79,18 +79,7 @@ def test_every_question_has_help_a_default_and_a_validator() -> None:
     config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
     questions = {key: value for key, value in config.items() if not key.startswith("_")}
 
-    assert set(questions) == {
-        "project_name",
-        "project_slug",
-        "package_name",
-        "description",
-        "author_name",
-        "author_email",
-        "python_version",
-        "llm_providers",
-        "license",
-        "ci",
-    }
+    assert list(questions) == list(DEFAULTS)  # the ten questions, in the order they are asked
     for name, question in questions.items():
         assert question.get("help"), f"{name} has no help"
         assert "default" in question, f"{name} has no default"

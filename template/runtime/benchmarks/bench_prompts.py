@@ -1,6 +1,8 @@
 """Benchmark of the prompt registry: load and check N prompt files, then render M prompts.
 
-Run it with `make bench-prompts` (or `uv run python benchmarks/bench_prompts.py --help`).
+Run it with `make bench-prompts` in the template repository or in a project (or
+`uv run python benchmarks/bench_prompts.py --help`). Renders use the runtime tests' library
+of two realistic prompts (tests/functional/library).
 It prints the figures and writes them to reports/bench_prompts.json. It is not a test: the
 numbers depend on the machine, so nothing fails when they are slow; targets are reported.
 """
@@ -21,9 +23,10 @@ from typing import Any
 
 import yaml
 
-from {{ package_name }}.prompts import PromptRegistry, load_registry
-from {{ package_name }}.prompts.loader import PromptSource
-{% raw %}
+from airuntime.prompts import PromptRegistry, load_registry
+from airuntime.prompts.loader import PromptSource
+
+LIBRARY = Path(__file__).resolve().parents[1] / "tests" / "functional" / "library"
 LOAD_TARGET_SECONDS = 1.0  # for 500 files
 RENDER_TARGET_MICROSECONDS = 100.0  # p50 of one render
 LOAD_REPEATS = 5
@@ -132,7 +135,7 @@ def bench_load(count: int) -> dict[str, Any]:
 
 
 def bench_render(count: int) -> dict[str, Any]:
-    registry = load_registry()
+    registry = load_registry(LIBRARY)
     cases: list[tuple[str, dict[str, Any]]] = [
         ("summarize", {"text": DOCUMENT, "max_words": 80}),
         ("classify", {"text": DOCUMENT, "labels": ["billing", "bug", "feature request"]}),
@@ -217,4 +220,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-{%- endraw %}

@@ -15,6 +15,13 @@ from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
 
+class ConfigurationError(Exception):
+    """Configuration that cannot be used; the message is one line a person can act on.
+
+    Raised before any model is called: a missing key, an unknown provider, a bad price file.
+    """
+
+
 class LLMError(Exception):
     """A model call failed. `kind` is a stable name for logs and metrics."""
 

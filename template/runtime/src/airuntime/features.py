@@ -1,33 +1,23 @@
-"""The runtime every feature shares, built once per process from the settings:
-settings -> telemetry -> resilient client (with the features' offline stand-ins on the mock)
--> structured generator, plus the input limits and the review queue."""
+"""What every feature shares: its output's confidence, its result with provenance, and the
+system it runs on (structured generator, resilient client, telemetry, input limits and review
+queue), which the project's wiring builds once per process from its settings."""
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
-from {{ package_name }}.features.offline import offline_rules
-from {{ package_name }}.guardrails import clean_text, strip_control_characters
-from {{ package_name }}.llm.resilience import ResilientClient
-from {{ package_name }}.llm.runtime import (
-    ProviderClients,
-    build_resilient_client,
-    provider_clients,
-)
-from {{ package_name }}.llm.structured import Generated, StructuredGenerator
-from {{ package_name }}.observability.setup import configure_observability
-from {{ package_name }}.observability.telemetry import Telemetry
-from {{ package_name }}.prompts import get_registry
-from {{ package_name }}.review import ReviewItem, ReviewQueue, ReviewReason
-from {{ package_name }}.settings import Settings
+from airuntime.guardrails import clean_text, strip_control_characters
+from airuntime.observability.telemetry import Telemetry
+from airuntime.resilience.client import ResilientClient
+from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
+from airuntime.structured import Generated, StructuredGenerator
+
+DEFAULT_MAX_INPUT_CHARS = 20_000
+DEFAULT_REVIEW_THRESHOLD = 0.6
 
 
 class FeatureOutput(BaseModel):
@@ -73,20 +63,29 @@ class FeatureResult(Generic[OutputT]):
         }
 
 
+@dataclass(frozen=True, slots=True)
+class FeaturePolicy:
+    """What features enforce around every call: the longest input, in characters, and the
+    confidence below which a result goes to the review queue."""
+
+    max_input_chars: int = DEFAULT_MAX_INPUT_CHARS
+    review_confidence_threshold: float = DEFAULT_REVIEW_THRESHOLD
+
+
 @dataclass
 class FeatureSystem:
-    settings: Settings
+    """The runtime a feature runs on. The project's wiring builds it from the settings."""
+
     telemetry: Telemetry
     client: ResilientClient
     generator: StructuredGenerator
     offline: bool  # every provider is served by the mock (no API key configured)
     review_queue: ReviewQueue | None  # None: nothing is queued (evaluations)
+    policy: FeaturePolicy = field(default_factory=FeaturePolicy)
 
     def clean(self, text: str, delimiters: Sequence[str], *, what: str = "text") -> str:
         """Untrusted text through the input guardrails (size, control characters, delimiters)."""
-        return clean_text(
-            text, limit=self.settings.max_input_chars, delimiters=delimiters, what=what
-        )
+        return clean_text(text, limit=self.policy.max_input_chars, delimiters=delimiters, what=what)
 
     def finish(
         self, feature: str, text: str, generated: Generated[OutputT]
@@ -95,7 +94,7 @@ class FeatureSystem:
         reason: ReviewReason | None = None
         if generated.degraded:
             reason = "degraded"
-        elif generated.value.confidence < self.settings.review_confidence_threshold:
+        elif generated.value.confidence < self.policy.review_confidence_threshold:
             reason = "low_confidence"
         result = FeatureResult(feature, generated, reason)
         if reason is not None and self.review_queue is not None:
@@ -113,47 +112,3 @@ class FeatureSystem:
 
     async def aclose(self) -> None:
         await self.client.aclose()
-
-
-def build_system(
-    settings: Settings,
-    *,
-    telemetry: Telemetry | None = None,
-    review: bool = True,
-    clients: ProviderClients | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    rng: random.Random | None = None,
-) -> FeatureSystem:
-    """The features' runtime. Bad settings raise ConfigurationError, bad prompt files
-    PromptLoadError, both before any model is called.
-
-    `review=False` queues nothing (evaluations); `clients`, `clock`, `sleep` and `rng` are for
-    tests (scripted providers, time that only moves when slept)."""
-    registry = get_registry(settings)
-    if telemetry is None:
-        telemetry = configure_observability(settings)
-    providers = clients or provider_clients(settings, mock_rules=offline_rules())
-    client = build_resilient_client(
-        settings, observer=telemetry, clients=providers, clock=clock, sleep=sleep, rng=rng
-    )
-    return FeatureSystem(
-        settings=settings,
-        telemetry=telemetry,
-        client=client,
-        generator=StructuredGenerator(
-            client, registry, repair_attempts=settings.structured_repair_attempts
-        ),
-        offline=providers.offline,
-        review_queue=ReviewQueue(settings.review_queue_path) if review else None,
-    )
-
-
-@asynccontextmanager
-async def open_system(settings: Settings, **options: Any) -> AsyncIterator[FeatureSystem]:
-    """`build_system`, closing its clients at the end."""
-    system = build_system(settings, **options)
-    try:
-        yield system
-    finally:
-        await system.aclose()

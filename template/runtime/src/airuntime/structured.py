@@ -24,11 +24,12 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from pydantic import BaseModel, ValidationError
 
-from {{ package_name }}.llm.budget import BudgetExceeded
-from {{ package_name }}.llm.chain import AllTargetsFailedError, CallState
-from {{ package_name }}.llm.events import CallOutcome, ValidationFailure
-from {{ package_name }}.llm.resilience import ResilientClient, failure_outcome
-from {{ package_name }}.llm.types import (
+from airuntime.observability.events import CallOutcome, ValidationFailure
+from airuntime.prompts import PromptRegistry, RenderedPrompt
+from airuntime.resilience.budget import BudgetExceeded
+from airuntime.resilience.chain import AllTargetsFailedError, CallState, failure_outcome
+from airuntime.resilience.interface import ResilientRunner
+from airuntime.types import (
     LLMRequest,
     LLMResponse,
     Message,
@@ -36,10 +37,9 @@ from {{ package_name }}.llm.types import (
     OutputFormat,
     Usage,
 )
-from {{ package_name }}.prompts import PromptRegistry, RenderedPrompt
 
 T = TypeVar("T", bound=BaseModel)
-SPAN_NAMESPACE = "{{ package_name }}"
+SPAN_NAMESPACE = "airuntime"
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 MAX_ERRORS_SHOWN = 5
@@ -133,7 +133,7 @@ class StructuredGenerator:
 
     def __init__(
         self,
-        client: ResilientClient,
+        client: ResilientRunner,
         registry: PromptRegistry,
         *,
         repair_attempts: int = 1,
@@ -244,7 +244,7 @@ class StructuredGenerator:
                 client.remember(first, idempotency_key, outcome.response, use_cache=use_cache)
                 return self._result(value, outcome.response, call, repair)
             errors = value
-            client.observer.on_validation_failure(
+            client.report_validation_failure(
                 ValidationFailure(
                     request_id=call.request_id,
                     prompt=call.prompt,

@@ -12,15 +12,15 @@ import random
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from {{ package_name }}.llm.breaker import BreakerBoard
-from {{ package_name }}.llm.budget import Budget
-from {{ package_name }}.llm.chain import ResilienceConfig
-from {{ package_name }}.llm.client import LLMClient
-from {{ package_name }}.llm.events import Observer
-from {{ package_name }}.llm.limits import Limits
-from {{ package_name }}.llm.pricing import ModelPrice, PriceTable
-from {{ package_name }}.llm.resilience import ResilientClient
-from {{ package_name }}.llm.types import ModelTarget
+from airuntime.model.client import LLMClient
+from airuntime.observability.events import Observer
+from airuntime.resilience.breaker import BreakerBoard
+from airuntime.resilience.budget import Budget
+from airuntime.resilience.chain import ResilienceConfig
+from airuntime.resilience.client import ResilientClient
+from airuntime.resilience.limits import Limits
+from airuntime.resilience.pricing import ModelPrice, PriceTable
+from airuntime.types import ModelTarget
 
 
 class FakeClock:

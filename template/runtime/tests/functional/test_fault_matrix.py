@@ -10,20 +10,20 @@ from decimal import Decimal
 
 import pytest
 
-from {{ package_name }}.llm.budget import Budget, BudgetExceeded
-from {{ package_name }}.llm.chain import AllTargetsFailedError, ResilienceConfig
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     AuthenticationError,
     LLMError,
     ProviderConnectionError,
 )
-from {{ package_name }}.llm.events import RecordingObserver
-from {{ package_name }}.llm.mock import MockLLM, Step
-from {{ package_name }}.llm.mock_faults import Fault
-from {{ package_name }}.llm.resilience import ResilientClient
-from {{ package_name }}.llm.retry import RetryPolicy
-from {{ package_name }}.llm.testing import FakeClock, flat_prices, resilient_client
-from {{ package_name }}.llm.types import Chunk, LLMRequest, Message, ModelTarget
+from airuntime.model.mock import MockLLM, Step
+from airuntime.model.mock_faults import Fault
+from airuntime.observability.events import RecordingObserver
+from airuntime.resilience.budget import Budget, BudgetExceeded
+from airuntime.resilience.chain import AllTargetsFailedError, ResilienceConfig
+from airuntime.resilience.client import ResilientClient
+from airuntime.resilience.retry import RetryPolicy
+from airuntime.testing import FakeClock, flat_prices, resilient_client
+from airuntime.types import Chunk, LLMRequest, Message, ModelTarget
 
 PRIMARY = ModelTarget(provider="primary", model="model-a")
 SECONDARY = ModelTarget(provider="secondary", model="model-b")

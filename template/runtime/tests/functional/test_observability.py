@@ -24,24 +24,24 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel
 
-from {{ package_name }}.llm.budget import Budget, BudgetExceeded
-from {{ package_name }}.llm.mock import MockLLM, Step
-from {{ package_name }}.llm.mock_faults import Fault
-from {{ package_name }}.llm.resilience import ResilientClient
-from {{ package_name }}.llm.structured import StructuredGenerator, current
-from {{ package_name }}.llm.testing import FakeClock, flat_prices, resilient_client
-from {{ package_name }}.llm.types import LLMRequest, Message, ModelTarget
-from {{ package_name }}.observability.logs import configure_logging
-from {{ package_name }}.observability.metrics import MetricsRegistry
-from {{ package_name }}.observability.otel import (
+from airuntime.model.mock import MockLLM, Step
+from airuntime.model.mock_faults import Fault
+from airuntime.observability.logs import configure_logging
+from airuntime.observability.metrics import MetricsRegistry
+from airuntime.observability.otel import (
     DURATION_BUCKETS,
     TOKEN_BUCKETS,
     GenAIInstruments,
 )
-from {{ package_name }}.observability.telemetry import Telemetry
-from {{ package_name }}.prompts import load_registry
+from airuntime.observability.telemetry import Telemetry
+from airuntime.prompts import load_registry
+from airuntime.resilience.budget import Budget, BudgetExceeded
+from airuntime.resilience.client import ResilientClient
+from airuntime.structured import StructuredGenerator, current
+from airuntime.testing import FakeClock, flat_prices, resilient_client
+from airuntime.types import LLMRequest, Message, ModelTarget
 
-NS = "{{ package_name }}"
+NS = "airuntime"
 PRIMARY = ModelTarget(provider="primary", model="model-a")
 SECONDARY = ModelTarget(provider="secondary", model="model-b")
 QUESTION = "Summarise the incident report."  # 8 mock tokens
@@ -256,7 +256,7 @@ async def test_validation_failure_is_counted_logged_and_nested_in_the_call_span(
                 "model": {"provider": "mock", "name": "mock-model"},
                 "input": {"fields": {"ticket": "string"}},
                 "output": {"format": "json"},
-                "messages": [{"role": "user", "template": "Sort: {{ '{{' }} ticket {{ '}}' }}"}],
+                "messages": [{"role": "user", "template": "Sort: {{ ticket }}"}],
             }
         )
     )
@@ -269,7 +269,7 @@ async def test_validation_failure_is_counted_logged_and_nested_in_the_call_span(
     )
     generator = StructuredGenerator(
         client,
-        load_registry(tmp_path / "prompts", packaged=False),
+        load_registry(prompts_dir=tmp_path / "prompts"),
         tracer=telemetered.tracer_provider.get_tracer("tests"),
     )
 

@@ -1,36 +1,65 @@
-"""`prompts ...` end to end through the command line, on the packaged prompts and on a copy."""
+"""`prompts ...` end to end through a command line built as a project builds it, on a library
+of two prompts (library/, locked in prompts.lock) and on a copy of it as the override
+directory."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from importlib.resources import as_file, files
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from {{ package_name }} import prompts
-from {{ package_name }}.cli import app
-from {{ package_name }}.exits import ExitCode
-{% raw %}
-PROJECT_LOCK = Path(__file__).parents[2] / "prompts.lock"
+from airuntime.cli.exits import ExitCode
+from airuntime.cli.prompts import PromptSetup, prompts_app
+from airuntime.errors import ConfigurationError
+from airuntime.prompts import load_registry
+
+LIBRARY = Path(__file__).parent / "library"
+PROJECT_LOCK = Path(__file__).parent / "prompts.lock"
 runner = CliRunner()
 
 
+@dataclass
+class ProjectConfig:
+    """What a project's settings would say: PROMPTS_DIR, PROMPTS_LOCK, or a bad setting."""
+
+    prompts_dir: Path | None = None
+    lock: Path = PROJECT_LOCK
+    broken: str | None = None
+
+    def setup(self) -> PromptSetup:
+        if self.broken is not None:
+            raise ConfigurationError(self.broken)
+        return PromptSetup(lambda: load_registry(LIBRARY, self.prompts_dir), self.lock)
+
+
 @pytest.fixture
-def library_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the packaged prompts and of the lock, used as PROMPTS_DIR and PROMPTS_LOCK."""
+def config() -> ProjectConfig:
+    return ProjectConfig()
+
+
+@pytest.fixture
+def app(config: ProjectConfig) -> typer.Typer:
+    root = typer.Typer()
+    root.add_typer(prompts_app(config.setup))
+    return root
+
+
+@pytest.fixture
+def library_copy(tmp_path: Path, config: ProjectConfig) -> Path:
+    """A copy of the library and of the lock, used as PROMPTS_DIR and PROMPTS_LOCK."""
     copy = tmp_path / "prompts"
-    with as_file(files(prompts) / "library") as library:
-        shutil.copytree(library, copy)
+    shutil.copytree(LIBRARY, copy)
     shutil.copy(PROJECT_LOCK, tmp_path / "prompts.lock")
-    monkeypatch.setenv("PROMPTS_DIR", str(copy))
-    monkeypatch.setenv("PROMPTS_LOCK", str(tmp_path / "prompts.lock"))
+    config.prompts_dir, config.lock = copy, tmp_path / "prompts.lock"
     return copy
 
 
-def test_list_is_a_table_of_versions_labels_and_hashes() -> None:
+def test_list_is_a_table_of_versions_labels_and_hashes(app: typer.Typer) -> None:
     result = runner.invoke(app, ["prompts", "list"])
 
     assert result.exit_code == 0
@@ -41,7 +70,7 @@ def test_list_is_a_table_of_versions_labels_and_hashes() -> None:
     assert all(row.split()[-1].startswith("sha256:") for row in rows)
 
 
-def test_list_as_json_has_full_hashes() -> None:
+def test_list_as_json_has_full_hashes(app: typer.Typer) -> None:
     result = runner.invoke(app, ["prompts", "list", "--json"])
 
     rows = json.loads(result.output)
@@ -52,7 +81,7 @@ def test_list_as_json_has_full_hashes() -> None:
     assert all(len(row["hash"]) == len("sha256:") + 64 for row in rows)
 
 
-def test_show_prints_settings_and_templates() -> None:
+def test_show_prints_settings_and_templates(app: typer.Typer) -> None:
     result = runner.invoke(app, ["prompts", "show", "summarize@1.0.0"])
 
     assert result.exit_code == 0
@@ -64,7 +93,7 @@ def test_show_prints_settings_and_templates() -> None:
     )
 
 
-def test_show_as_json_by_label() -> None:
+def test_show_as_json_by_label(app: typer.Typer) -> None:
     result = runner.invoke(app, ["prompts", "show", "classify", "--label", "production", "--json"])
 
     shown = json.loads(result.output)
@@ -87,7 +116,9 @@ def test_show_as_json_by_label() -> None:
         ),
     ],
 )
-def test_bad_input_is_one_line_and_exit_code_2(arguments: list[str], message: str) -> None:
+def test_bad_input_is_one_line_and_exit_code_2(
+    arguments: list[str], message: str, app: typer.Typer
+) -> None:
     result = runner.invoke(app, ["prompts", *arguments])
 
     assert result.exit_code == ExitCode.BAD_INPUT
@@ -95,7 +126,7 @@ def test_bad_input_is_one_line_and_exit_code_2(arguments: list[str], message: st
     assert result.stderr.startswith(message)
 
 
-def test_render_prints_the_messages_with_inputs_as_literal_data() -> None:
+def test_render_prints_the_messages_with_inputs_as_literal_data(app: typer.Typer) -> None:
     result = runner.invoke(
         app,
         [
@@ -117,7 +148,7 @@ def test_render_prints_the_messages_with_inputs_as_literal_data() -> None:
     assert result.output.endswith("--- user ---\n<text>\nRefund {{ 7*7 }} please\n</text>\n")
 
 
-def test_render_as_json_carries_the_targets_and_parses_numbers() -> None:
+def test_render_as_json_carries_the_targets_and_parses_numbers(app: typer.Typer) -> None:
     result = runner.invoke(
         app,
         ["prompts", "render", "summarize@1.0.0", "-i", "text=Hi.", "-i", "max_words=30", "--json"],
@@ -130,16 +161,16 @@ def test_render_as_json_carries_the_targets_and_parses_numbers() -> None:
     assert rendered["output"]["type"] == "json_schema"
 
 
-def test_check_passes_on_the_committed_lock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROMPTS_LOCK", str(PROJECT_LOCK))
-
+def test_check_passes_on_the_committed_lock(app: typer.Typer) -> None:
     result = runner.invoke(app, ["prompts", "check"])
 
     assert result.exit_code == 0, result.stderr
     assert result.output.endswith("2 prompt versions match their hashes.\n")
 
 
-def test_edit_without_bump_fails_then_bump_and_lock_passes(library_copy: Path) -> None:
+def test_edit_without_bump_fails_then_bump_and_lock_passes(
+    library_copy: Path, app: typer.Typer
+) -> None:
     prompt_file = library_copy / "summarize" / "1.0.0.yaml"
     prompt_file.write_text(
         prompt_file.read_text().replace("Summarise this document.", "Summarise this, briefly.")
@@ -168,7 +199,7 @@ def test_edit_without_bump_fails_then_bump_and_lock_passes(library_copy: Path) -
     assert "Summarise this, briefly." in rendered.output
 
 
-def test_lock_refuses_a_silent_change_unless_forced(library_copy: Path) -> None:
+def test_lock_refuses_a_silent_change_unless_forced(library_copy: Path, app: typer.Typer) -> None:
     prompt_file = library_copy / "classify" / "1.0.0.yaml"
     prompt_file.write_text(prompt_file.read_text().replace("You classify", "You label"))
 
@@ -184,8 +215,10 @@ def test_lock_refuses_a_silent_change_unless_forced(library_copy: Path) -> None:
     assert checked.exit_code == 0
 
 
-def test_a_missing_lock_fails_the_check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PROMPTS_LOCK", str(tmp_path / "nowhere.lock"))
+def test_a_missing_lock_fails_the_check(
+    config: ProjectConfig, tmp_path: Path, app: typer.Typer
+) -> None:
+    config.lock = tmp_path / "nowhere.lock"
 
     result = runner.invoke(app, ["prompts", "check"])
 
@@ -193,7 +226,9 @@ def test_a_missing_lock_fails_the_check(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert "nowhere.lock not found: run `make prompts-lock`" in result.stderr
 
 
-def test_a_broken_lock_fails_check_and_lock(library_copy: Path, tmp_path: Path) -> None:
+def test_a_broken_lock_fails_check_and_lock(
+    library_copy: Path, tmp_path: Path, app: typer.Typer
+) -> None:
     (tmp_path / "prompts.lock").write_text("[prompts\n")
 
     for command in ("check", "lock"):
@@ -202,7 +237,9 @@ def test_a_broken_lock_fails_check_and_lock(library_copy: Path, tmp_path: Path) 
         assert "is not valid TOML" in result.stderr
 
 
-def test_invalid_prompt_files_stop_every_command_with_one_line_each(library_copy: Path) -> None:
+def test_invalid_prompt_files_stop_every_command_with_one_line_each(
+    library_copy: Path, app: typer.Typer
+) -> None:
     (library_copy / "summarize" / "1.0.0.yaml").write_text("id: summarize\nversion: 1\n")
     (library_copy / "classify" / "1.0.0.yaml").write_text("id: [\n")
 
@@ -218,7 +255,9 @@ def test_invalid_prompt_files_stop_every_command_with_one_line_each(library_copy
     assert all(line.startswith("error: prompts/") for line in lines)
 
 
-def test_a_template_failing_at_render_exits_as_invalid_prompts(library_copy: Path) -> None:
+def test_a_template_failing_at_render_exits_as_invalid_prompts(
+    library_copy: Path, app: typer.Typer
+) -> None:
     prompt_file = library_copy / "classify" / "1.0.0.yaml"
     prompt_file.write_text(prompt_file.read_text().replace("{{ text }}", "{{ text.__class__ }}"))
 
@@ -230,10 +269,12 @@ def test_a_template_failing_at_render_exits_as_invalid_prompts(library_copy: Pat
     assert "refused by the sandbox" in result.stderr
 
 
-def test_bad_configuration_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LLM_TIMEOUT_SECONDS", "soon")
+def test_bad_configuration_is_a_configuration_error(
+    config: ProjectConfig, app: typer.Typer
+) -> None:
+    config.broken = "invalid configuration: PROMPTS_LOCK (not a path). Fix it."
 
     result = runner.invoke(app, ["prompts", "list"])
 
     assert result.exit_code == ExitCode.CONFIGURATION_ERROR
-{%- endraw %}
+    assert result.stderr == "error: invalid configuration: PROMPTS_LOCK (not a path). Fix it.\n"

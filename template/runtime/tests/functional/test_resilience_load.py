@@ -10,15 +10,15 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ package_name }}.llm.budget import Budget, BudgetExceeded
-from {{ package_name }}.llm.chain import AllTargetsFailedError, ResilienceConfig
-from {{ package_name }}.llm.events import RecordingObserver
-from {{ package_name }}.llm.mock import CHARS_PER_TOKEN, MockLLM, Step
-from {{ package_name }}.llm.mock_faults import FAULT_KINDS, Fault, Latency
-from {{ package_name }}.llm.pricing import ModelPrice, PriceTable
-from {{ package_name }}.llm.retry import RetryPolicy
-from {{ package_name }}.llm.testing import FakeClock, flat_prices, resilient_client
-from {{ package_name }}.llm.types import LLMRequest, Message, ModelTarget
+from airuntime.model.mock import CHARS_PER_TOKEN, MockLLM, Step
+from airuntime.model.mock_faults import FAULT_KINDS, Fault, Latency
+from airuntime.observability.events import RecordingObserver
+from airuntime.resilience.budget import Budget, BudgetExceeded
+from airuntime.resilience.chain import AllTargetsFailedError, ResilienceConfig
+from airuntime.resilience.pricing import ModelPrice, PriceTable
+from airuntime.resilience.retry import RetryPolicy
+from airuntime.testing import FakeClock, flat_prices, resilient_client
+from airuntime.types import LLMRequest, Message, ModelTarget
 
 PRIMARY = ModelTarget(provider="primary", model="model-a")
 SECONDARY = ModelTarget(provider="secondary", model="model-b")

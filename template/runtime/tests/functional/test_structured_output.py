@@ -11,20 +11,20 @@ import pytest
 import yaml
 from pydantic import BaseModel, Field
 
-from {{ package_name }}.llm.cache import ResponseCache
-from {{ package_name }}.llm.chain import AllTargetsFailedError
-from {{ package_name }}.llm.events import RecordingObserver
-from {{ package_name }}.llm.mock import MockLLM, Step
-from {{ package_name }}.llm.mock_faults import Fault
-from {{ package_name }}.llm.structured import (
+from airuntime.model.mock import MockLLM, Step
+from airuntime.model.mock_faults import Fault
+from airuntime.observability.events import RecordingObserver
+from airuntime.prompts import PromptRegistry, load_registry
+from airuntime.resilience.cache import ResponseCache
+from airuntime.resilience.chain import AllTargetsFailedError
+from airuntime.structured import (
     StructuredGenerator,
     StructuredOutputError,
     _route,
     strip_code_fences,
 )
-from {{ package_name }}.llm.testing import FakeClock, flat_prices, resilient_client
-from {{ package_name }}.llm.types import ModelTarget
-from {{ package_name }}.prompts import PromptRegistry, load_registry
+from airuntime.testing import FakeClock, flat_prices, resilient_client
+from airuntime.types import ModelTarget
 
 PRIMARY = ModelTarget(provider="mock", model="model-a")
 FALLBACK = ModelTarget(provider="mock", model="model-b")
@@ -64,13 +64,13 @@ def registry(tmp_path: Path) -> PromptRegistry:
         "metadata": {},
         "messages": [
             {"role": "system", "template": "Sort the ticket. Answer JSON: label, confidence."},
-            {"role": "user", "template": "<ticket>{{ '{{' }} ticket {{ '}}' }}</ticket>"},
+            {"role": "user", "template": "<ticket>{{ ticket }}</ticket>"},
         ],
     }
     folder = tmp_path / "prompts" / "triage"
     folder.mkdir(parents=True)
     (folder / "1.0.0.yaml").write_text(yaml.safe_dump(prompt), encoding="utf-8")
-    return load_registry(tmp_path / "prompts", packaged=False)
+    return load_registry(prompts_dir=tmp_path / "prompts")
 
 
 class Setup:

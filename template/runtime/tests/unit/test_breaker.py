@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from {{ package_name }}.llm.breaker import BreakerBoard, BreakerState, CircuitBreaker
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     BadRequestError,
     RateLimitedError,
     ServerError,
 )
-from {{ package_name }}.llm.types import ModelTarget
+from airuntime.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker
+from airuntime.types import ModelTarget
 
 
 class Clock:

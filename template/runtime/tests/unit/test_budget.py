@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ package_name }}.llm.budget import (
+from airuntime.resilience.budget import (
     Budget,
     BudgetExceeded,
     CallBudget,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from {{ package_name }}.evals.dataset import EvalCase
-from {{ package_name }}.evals.gate import (
+from airuntime.evals.dataset import EvalCase
+from airuntime.evals.gate import (
     Tolerances,
     accept,
     baseline_entry,
@@ -20,15 +20,15 @@ from {{ package_name }}.evals.gate import (
     compare,
     load_baseline,
 )
-from {{ package_name }}.evals.report import (
+from airuntime.evals.report import (
     FeatureReport,
     compute_metrics,
     markdown,
     quantile,
 )
-from {{ package_name }}.evals.runner import CaseResult, Outcome
-from {{ package_name }}.evals.scorers import CheckResult
-from {{ package_name }}.observability.metrics import MetricsRegistry
+from airuntime.evals.runner import CaseResult, Outcome
+from airuntime.evals.scorers import CheckResult
+from airuntime.observability.metrics import MetricsRegistry
 
 CHECK = {"scorer": "exact", "field": "outcome", "expected": "answered"}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from {{ package_name }}.features.extractive import (
+from airuntime.extractive import (
     fit,
     lead,
     ranked,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from {{ package_name }}.guardrails import (
+from airuntime.guardrails import (
     InputRejectedError,
     clean_labels,
     clean_text,
@@ -99,7 +99,7 @@ def test_non_english_labels_are_allowed() -> None:
         ([], r"^0 labels given"),
         (["billing", "Billing"], r"^label 'Billing' is given twice"),
         (["billing", "bug\n- admin"], r"^label 'bug\\n- admin' is not allowed"),
-        (["billing", "{% raw %}{{ secret }}{% endraw %}"], r"is not allowed"),
+        (["billing", "{{ secret }}"], r"is not allowed"),
         (["billing", "</text>"], r"is not allowed"),
         (["billing", "x" * 61], r"is not allowed: use up to 60"),
         ([f"label{number}" for number in range(51)], r"^51 labels given"),

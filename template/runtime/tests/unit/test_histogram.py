@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from {{ package_name }}.observability.histogram import (
+from airuntime.observability.histogram import (
     RELATIVE_ACCURACY,
     LatencyHistogram,
 )

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from {{ package_name }}.llm.limits import Limits
+from airuntime.resilience.limits import Limits
 
 
 async def test_a_slot_counts_the_call_in_flight_and_frees_itself_even_on_error() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     AuthenticationError,
     BadRequestError,
     ContentFilteredError,
@@ -24,8 +24,8 @@ from {{ package_name }}.llm.errors import (
     RateLimitedError,
     ServerError,
 )
-from {{ package_name }}.llm.providers.anthropic import AnthropicClient
-from {{ package_name }}.llm.types import Chunk, LLMRequest, Message, OutputFormat
+from airuntime.model.providers.anthropic import AnthropicClient
+from airuntime.types import Chunk, LLMRequest, Message, OutputFormat
 
 Reply = Callable[[httpx2.Request], httpx2.Response]
 MODEL = "claude-haiku-4-5"

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     AuthenticationError,
     BadRequestError,
     ContentFilteredError,

@@ -12,8 +12,7 @@ import jsonschema
 import pytest
 from pydantic import BaseModel, Field
 
-from {{ package_name }}.llm.client import LLMClient
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     ContentFilteredError,
     LLMError,
     ProviderConnectionError,
@@ -21,7 +20,8 @@ from {{ package_name }}.llm.errors import (
     RateLimitedError,
     ServerError,
 )
-from {{ package_name }}.llm.mock import (
+from airuntime.model.client import LLMClient
+from airuntime.model.mock import (
     MockLLM,
     MockScriptExhaustedError,
     Rule,
@@ -29,8 +29,8 @@ from {{ package_name }}.llm.mock import (
     malformed_json,
     split_into_chunks,
 )
-from {{ package_name }}.llm.mock_faults import FAULT_KINDS, Fault, FaultKind, Latency
-from {{ package_name }}.llm.types import (
+from airuntime.model.mock_faults import FAULT_KINDS, Fault, FaultKind, Latency
+from airuntime.types import (
     Chunk,
     LLMRequest,
     LLMResponse,

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from {{ package_name }}.llm.errors import RateLimitedError
-from {{ package_name }}.llm.mock_faults import (
+from airuntime.errors import RateLimitedError
+from airuntime.model.mock_faults import (
     FAULT_KINDS,
     ChaosMonkey,
     Fault,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from {{ package_name }}.llm.types import (
+from airuntime.types import (
     Chunk,
     LLMRequest,
     LLMResponse,

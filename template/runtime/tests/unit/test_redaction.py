@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from {{ package_name }}.observability.redaction import redact
+from airuntime.redaction import redact
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@ from __future__ import annotations
 from contextlib import closing
 from pathlib import Path
 
-from {{ package_name }}.llm.cache import ResponseCache, cache_key
-from {{ package_name }}.llm.types import LLMRequest, LLMResponse, Message
+from airuntime.resilience.cache import ResponseCache, cache_key
+from airuntime.types import LLMRequest, LLMResponse, Message
 
 RESPONSE = LLMResponse(text="cached answer", model="m", provider="mock")
 

@@ -5,12 +5,12 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     AuthenticationError,
     RateLimitedError,
     ServerError,
 )
-from {{ package_name }}.llm.retry import Deadline, RetryPolicy
+from airuntime.resilience.retry import Deadline, RetryPolicy
 
 
 def rate_limited(retry_after: float | None) -> RateLimitedError:

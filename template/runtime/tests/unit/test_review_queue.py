@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from {{ package_name }}.review import ReviewItem, ReviewQueue, ReviewReason
+from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
 
 MOMENT = datetime(2026, 3, 14, 9, 30, 5, 123456, tzinfo=UTC)
 

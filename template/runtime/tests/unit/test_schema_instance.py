@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from pydantic import BaseModel, Field
 
-from {{ package_name }}.llm.schema_instance import (
+from airuntime.model.schema_instance import (
     UnsupportedSchemaError,
     minimal_instance,
 )

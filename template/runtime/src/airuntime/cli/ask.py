@@ -10,68 +10,106 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from {{ package_name }}.exits import ExitCode, fail
+from airuntime.cli.exits import ExitCode, fail
 
 if TYPE_CHECKING:
-    from {{ package_name }}.llm.client import LLMClient
-    from {{ package_name }}.llm.types import LLMRequest, LLMResponse
+    from airuntime.model.client import LLMClient
+    from airuntime.resilience.client import ResilientClient
+    from airuntime.types import LLMRequest, LLMResponse
 
 # Used when --model is not given: cheap current models (any name works for the mock).
 DEFAULT_MODELS = {
     "mock": "mock-model",
-{%- if 'openai' in llm_providers %}
-    "openai": "gpt-5.4-mini",
-{%- endif %}
-{%- if 'anthropic' in llm_providers %}
+    "openai": "gpt-5-mini",
     "anthropic": "claude-haiku-4-5",
-{%- endif %}
 }
 
 
+@dataclass(frozen=True, slots=True)
+class AskSetup:
+    """What `ask` calls: the configured provider, through the resilient stack or bare."""
+
+    provider: str
+    resilient: Callable[[], ResilientClient]
+    bare: Callable[[], LLMClient]
+
+
+def ask_command(setup: Callable[[], AskSetup]) -> Callable[..., None]:
+    """The `ask` command of a project; `setup` reads its settings (and configures its
+    observability) when the command runs."""
+
+    def ask_prompt(
+        prompt: PromptArgument,
+        model: ModelOption = None,
+        system: SystemOption = None,
+        stream: StreamOption = False,
+        as_json: JsonOption = False,
+        times: TimesOption = 1,
+        raw: RawOption = False,
+    ) -> None:
+        """Send a prompt to the configured provider (LLM_PROVIDER) and print the answer."""
+        ask(
+            setup,
+            prompt,
+            model=model,
+            system=system,
+            stream=stream,
+            as_json=as_json,
+            times=times,
+            raw=raw,
+        )
+
+    return ask_prompt
+
+
+PromptArgument = Annotated[str, typer.Argument(help="The user message to send.")]
+ModelOption = Annotated[
+    str | None, typer.Option(help="Model name; default: a cheap model of the provider.")
+]
+SystemOption = Annotated[str | None, typer.Option(help="A system message to send first.")]
+StreamOption = Annotated[bool, typer.Option("--stream", help="Print the answer as it streams.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Ask for a JSON object.")]
+TimesOption = Annotated[
+    int, typer.Option(min=1, max=10_000, help="Send it this many times; count the outcomes.")
+]
+RawOption = Annotated[
+    bool, typer.Option("--raw", help="Call the bare provider: no retries, no fallbacks.")
+]
+
+
 def ask(
-    prompt: Annotated[str, typer.Argument(help="The user message to send.")],
-    model: Annotated[
-        str | None, typer.Option(help="Model name; default: a cheap model of the provider.")
-    ] = None,
-    system: Annotated[str | None, typer.Option(help="A system message to send first.")] = None,
-    stream: Annotated[
-        bool, typer.Option("--stream", help="Print the answer as it streams.")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Ask for a JSON object.")] = False,
-    times: Annotated[
-        int, typer.Option(min=1, max=10_000, help="Send it this many times; count the outcomes.")
-    ] = 1,
-    raw: Annotated[
-        bool, typer.Option("--raw", help="Call the bare provider: no retries, no fallbacks.")
-    ] = False,
+    setup: Callable[[], AskSetup],
+    prompt: str,
+    *,
+    model: str | None,
+    system: str | None,
+    stream: bool,
+    as_json: bool,
+    times: int,
+    raw: bool,
 ) -> None:
-    """Send a prompt to the configured provider (LLM_PROVIDER) and print the answer."""
+    """Send `prompt` and print the answer, or with `times` > 1 count how the calls ended."""
     # The model stack is imported here, not at the top: every start of the command line
     # (`--version`, `prompts check`...) would otherwise pay for it.
     import asyncio
 
-    from {{ package_name }}.llm.budget import BudgetExceeded
-    from {{ package_name }}.llm.chain import UnknownCostError
-    from {{ package_name }}.llm.errors import LLMError
-    from {{ package_name }}.llm.factory import build_client
-    from {{ package_name }}.llm.runtime import build_resilient_client
-    from {{ package_name }}.llm.types import LLMRequest, Message, OutputFormat
-    from {{ package_name }}.observability.setup import configure_observability
-    from {{ package_name }}.settings import ConfigurationError, load_settings
+    from airuntime.errors import ConfigurationError, LLMError
+    from airuntime.resilience.budget import BudgetExceeded
+    from airuntime.resilience.chain import UnknownCostError
+    from airuntime.types import LLMRequest, Message, OutputFormat
 
     try:
-        settings = load_settings()
-        telemetry = configure_observability(settings)
-        client: LLMClient = (
-            build_client(settings) if raw else build_resilient_client(settings, observer=telemetry)
-        )
+        chosen = setup()
+        client: LLMClient = chosen.bare() if raw else chosen.resilient()
     except ConfigurationError as error:
         raise fail(str(error), ExitCode.CONFIGURATION_ERROR) from None
-    provider = settings.resolved_provider()
+    provider = chosen.provider
     messages = [Message(role="user", content=prompt)]
     if system is not None:
         messages.insert(0, Message(role="system", content=system))
@@ -96,7 +134,7 @@ def ask(
 
 
 async def _answer_once(client: LLMClient, request: LLMRequest, *, stream: bool) -> None:
-    from {{ package_name }}.llm.resilience import ResilientClient
+    from airuntime.resilience.client import ResilientClient
 
     try:
         if stream:
@@ -125,7 +163,7 @@ def _outcome(request: LLMRequest, response: LLMResponse) -> str:
 
 async def _one(client: LLMClient, request: LLMRequest) -> str:
     """How one call ended; for the resilient client, also how it got there."""
-    from {{ package_name }}.llm.resilience import ResilientClient
+    from airuntime.resilience.client import ResilientClient
 
     if not isinstance(client, ResilientClient):
         return _outcome(request, await client.complete(request))
@@ -139,8 +177,8 @@ async def _one(client: LLMClient, request: LLMRequest) -> str:
 
 
 async def _count_outcomes(client: LLMClient, request: LLMRequest, times: int) -> Counter[str]:
-    from {{ package_name }}.llm.errors import LLMError
-    from {{ package_name }}.llm.types import new_request_id
+    from airuntime.errors import LLMError
+    from airuntime.types import new_request_id
 
     outcomes: Counter[str] = Counter()
     try:

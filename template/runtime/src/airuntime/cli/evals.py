@@ -6,41 +6,52 @@ the reports) is imported when a command runs, so the rest of the CLI starts fast
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-eval_app = typer.Typer(
-    name="eval",
-    help="Evaluate the features on evals/<feature>.jsonl and gate on the accepted baseline.",
-    no_args_is_help=True,
-)
+if TYPE_CHECKING:
+    from airuntime.cli.eval_commands import EvalSetup
+
 FeatureOption = Annotated[
     list[str] | None,
     typer.Option("--feature", "-f", help="Only this feature (repeat for more); default: all."),
 ]
+GateOption = Annotated[
+    bool, typer.Option("--gate/--no-gate", help="Compare with the accepted baseline.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")]
 
 
-@eval_app.command("run")
-def run_command(
-    ctx: typer.Context,
-    feature: FeatureOption = None,
-    gate: Annotated[
-        bool, typer.Option("--gate/--no-gate", help="Compare with the accepted baseline.")
-    ] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
-) -> None:
-    """Run every case, write reports/eval-<feature>.json and .md (and eval-latency.png), and
-    fail (exit 9) when a metric regressed beyond its tolerance from the baseline."""
-    from {{ package_name }}.evals import commands
+def eval_app(setup: Callable[[str | None], EvalSetup]) -> typer.Typer:
+    """The `eval` commands; `setup(provider)` builds the project's evaluation set-up (the
+    provider given with --provider, or None for the offline mock)."""
+    app = typer.Typer(
+        name="eval",
+        help="Evaluate the features on evals/<feature>.jsonl and gate on the accepted baseline.",
+        no_args_is_help=True,
+    )
 
-    commands.run_command(ctx, feature, gate=gate, as_json=as_json)
+    @app.command("run")
+    def run_command(
+        ctx: typer.Context,
+        feature: FeatureOption = None,
+        gate: GateOption = True,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Run every case, write reports/eval-<feature>.json and .md (and eval-latency.png),
+        and fail (exit 9) when a metric regressed beyond its tolerance from the baseline."""
+        from airuntime.cli import eval_commands
 
+        eval_commands.run_command(ctx, setup, feature, gate=gate, as_json=as_json)
 
-@eval_app.command("accept")
-def accept_command(feature: FeatureOption = None) -> None:
-    """Accept the last run's figures (reports/eval-<feature>.json) as the baseline of their
-    provider, after reviewing them."""
-    from {{ package_name }}.evals import commands
+    @app.command("accept")
+    def accept_command(feature: FeatureOption = None) -> None:
+        """Accept the last run's figures (reports/eval-<feature>.json) as the baseline of their
+        provider, after reviewing them."""
+        from airuntime.cli import eval_commands
 
-    commands.accept_command(feature)
+        eval_commands.accept_command(setup, feature)
+
+    return app

@@ -3,33 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 
-from {{ package_name }}.exits import ExitCode
-from {{ package_name }}.prompts.errors import (
+from airuntime.cli.exits import ExitCode
+from airuntime.errors import ConfigurationError
+from airuntime.prompts.errors import (
     PromptInputError,
     PromptLoadError,
     PromptLookupError,
     PromptRenderError,
 )
-from {{ package_name }}.prompts.lock import PromptLockError, check_lock, write_lock
-from {{ package_name }}.prompts.prompt import Prompt
-from {{ package_name }}.prompts.registry import PromptRegistry, load_registry
-from {{ package_name }}.prompts.rendered import PromptTarget, RenderedPrompt
-from {{ package_name }}.settings import ConfigurationError, Settings, load_settings
+from airuntime.prompts.lock import PromptLockError, check_lock, write_lock
+from airuntime.prompts.prompt import Prompt
+from airuntime.prompts.registry import PromptRegistry
+from airuntime.prompts.rendered import PromptTarget, RenderedPrompt
 
 ExitName = Literal[
     "BAD_INPUT", "CONFIGURATION_ERROR", "INVALID_PROMPTS", "PROMPTS_LOCK_OUT_OF_DATE"
 ]
-
-prompts_app = typer.Typer(
-    name="prompts",
-    help="List, show, render, check and lock the prompt files.",
-    no_args_is_help=True,
-)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 LabelOption = Annotated[
@@ -38,6 +34,71 @@ LabelOption = Annotated[
 RefArgument = Annotated[
     str, typer.Argument(help="ID or ID@VERSION; the latest release by default.")
 ]
+InputsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input",
+        "-i",
+        help="An input as name=value (repeat it); JSON for non-string inputs, "
+        'e.g. labels=\'["bug", "billing"]\'.',
+    ),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="Accept a changed prompt under its old version (avoid: bump it)."),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSetup:
+    """The project's prompts: how to load (and check) its registry, and where its lock is."""
+
+    load_registry: Callable[[], PromptRegistry]
+    lock_path: Path
+
+
+def prompts_app(setup: Callable[[], PromptSetup]) -> typer.Typer:
+    """The `prompts` commands over the project's prompt files. `setup` reads the project's
+    settings when a command runs (a ConfigurationError exits with 3)."""
+    app = typer.Typer(
+        name="prompts",
+        help="List, show, render, check and lock the prompt files.",
+        no_args_is_help=True,
+    )
+
+    @app.command("list")
+    def list_command(as_json: JsonOption = False) -> None:
+        """A table of every prompt version: id, version, labels and content hash."""
+        list_prompts(_load(setup)[1], as_json=as_json)
+
+    @app.command("show")
+    def show_command(
+        ref: RefArgument, label: LabelOption = None, as_json: JsonOption = False
+    ) -> None:
+        """Show one prompt version: model, fallbacks, schemas and message templates."""
+        show_prompt(_load(setup)[1], ref, label=label, as_json=as_json)
+
+    @app.command("render")
+    def render_command(
+        ref: RefArgument,
+        inputs: InputsOption = None,
+        label: LabelOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """Render a prompt with the given inputs and print its messages."""
+        render_prompt(_load(setup)[1], ref, inputs or [], label=label, as_json=as_json)
+
+    @app.command("check")
+    def check_command() -> None:
+        """Fail when a prompt changed without a version bump, or the lock is out of date."""
+        check_prompts(*_load(setup))
+
+    @app.command("lock")
+    def lock_command(force: ForceOption = False) -> None:
+        """Rewrite the lock file from the prompt files."""
+        lock_prompts(*_load(setup), force=force)
+
+    return app
 
 
 def _fail(problems: Sequence[str], code: ExitName) -> typer.Exit:
@@ -47,13 +108,12 @@ def _fail(problems: Sequence[str], code: ExitName) -> typer.Exit:
     return typer.Exit(code=int(ExitCode[code]))
 
 
-def _load() -> tuple[Settings, PromptRegistry]:
+def _load(setup: Callable[[], PromptSetup]) -> tuple[Path, PromptRegistry]:
     try:
-        settings = load_settings()
+        loaded = setup()
+        return loaded.lock_path, loaded.load_registry()
     except ConfigurationError as error:
         raise _fail([str(error)], "CONFIGURATION_ERROR") from None
-    try:
-        return settings, load_registry(settings.prompts_dir)
     except PromptLoadError as error:
         raise _fail([str(problem) for problem in error.problems], "INVALID_PROMPTS") from None
 
@@ -66,10 +126,8 @@ def _lookup(registry: PromptRegistry, ref: str, label: str | None) -> Prompt:
         raise _fail([str(error)], "BAD_INPUT") from None
 
 
-@prompts_app.command("list")
-def list_prompts(as_json: JsonOption = False) -> None:
+def list_prompts(registry: PromptRegistry, *, as_json: bool) -> None:
     """A table of every prompt version: id, version, labels and content hash."""
-    _, registry = _load()
     if as_json:
         rows = [
             {
@@ -95,10 +153,8 @@ def list_prompts(as_json: JsonOption = False) -> None:
         typer.echo("  ".join([*cells, line[3]]))
 
 
-@prompts_app.command("show")
-def show_prompt(ref: RefArgument, label: LabelOption = None, as_json: JsonOption = False) -> None:
+def show_prompt(registry: PromptRegistry, ref: str, *, label: str | None, as_json: bool) -> None:
     """Show one prompt version: model, fallbacks, schemas and message templates."""
-    _, registry = _load()
     prompt = _lookup(registry, ref, label)
     described = describe(prompt)
     if as_json:
@@ -121,25 +177,17 @@ def show_prompt(ref: RefArgument, label: LabelOption = None, as_json: JsonOption
         typer.echo(message.source.rstrip("\n"))
 
 
-@prompts_app.command("render")
 def render_prompt(
-    ref: RefArgument,
-    inputs: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--input",
-            "-i",
-            help="An input as name=value (repeat it); JSON for non-string inputs, "
-            'e.g. labels=\'["bug", "billing"]\'.',
-        ),
-    ] = None,
-    label: LabelOption = None,
-    as_json: JsonOption = False,
+    registry: PromptRegistry,
+    ref: str,
+    inputs: Sequence[str],
+    *,
+    label: str | None,
+    as_json: bool,
 ) -> None:
     """Render a prompt with the given inputs and print its messages."""
-    _, registry = _load()
     prompt = _lookup(registry, ref, label)
-    values = parse_inputs(inputs or [], prompt)
+    values = parse_inputs(inputs, prompt)
     try:
         rendered = prompt.render(values)
     except PromptInputError as error:
@@ -154,36 +202,25 @@ def render_prompt(
         typer.echo(message.content.rstrip("\n"))
 
 
-@prompts_app.command("check")
-def check_prompts() -> None:
+def check_prompts(lock_path: Path, registry: PromptRegistry) -> None:
     """Fail when a prompt changed without a version bump, or the lock is out of date."""
-    settings, registry = _load()
     try:
-        problems = check_lock(registry, settings.prompts_lock)
+        problems = check_lock(registry, lock_path)
     except PromptLockError as error:
         raise _fail(error.problems, "PROMPTS_LOCK_OUT_OF_DATE") from None
     if problems:
         raise _fail(problems, "PROMPTS_LOCK_OUT_OF_DATE")
-    typer.echo(f"{settings.prompts_lock}: {len(registry)} prompt versions match their hashes.")
+    typer.echo(f"{lock_path}: {len(registry)} prompt versions match their hashes.")
 
 
-@prompts_app.command("lock")
-def lock_prompts(
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Accept a changed prompt under its old version (avoid: bump it)."
-        ),
-    ] = False,
-) -> None:
+def lock_prompts(lock_path: Path, registry: PromptRegistry, *, force: bool) -> None:
     """Rewrite the lock file from the prompt files."""
-    settings, registry = _load()
     try:
-        update = write_lock(registry, settings.prompts_lock, force=force)
+        update = write_lock(registry, lock_path, force=force)
     except PromptLockError as error:
         raise _fail(error.problems, "PROMPTS_LOCK_OUT_OF_DATE") from None
     typer.echo(
-        f"{settings.prompts_lock}: {update.total} prompt versions locked "
+        f"{lock_path}: {update.total} prompt versions locked "
         f"({len(update.added)} added, {len(update.changed)} changed, "
         f"{len(update.removed)} removed)."
     )

@@ -3,19 +3,47 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from {{ package_name }}.cli_support import settings_or_exit, wants_json
-from {{ package_name }}.review.queue import ReviewItem, ReviewQueue
+from airuntime.cli.support import load_or_exit, wants_json
+from airuntime.review.queue import ReviewItem, ReviewQueue
 
-review_app = typer.Typer(
-    name="review",
-    help="The human review queue: low-confidence and degraded results.",
-    no_args_is_help=True,
-)
 EXCERPT_WIDTH = 48
+LimitOption = Annotated[int, typer.Option(min=1, help="Show at most this many items.")]
+FeatureOption = Annotated[
+    str | None, typer.Option(help="Only the items of this feature (e.g. summarize).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON array.")]
+
+
+def review_app(queue_path: Callable[[], Path]) -> typer.Typer:
+    """The `review` commands over the queue at the project's REVIEW_QUEUE_PATH."""
+    app = typer.Typer(
+        name="review",
+        help="The human review queue: low-confidence and degraded results.",
+        no_args_is_help=True,
+    )
+
+    @app.command("list")
+    def list_items(
+        ctx: typer.Context,
+        limit: LimitOption = 20,
+        feature: FeatureOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        """List the results flagged for review (REVIEW_QUEUE_PATH), newest first."""
+        show_items(
+            ReviewQueue(load_or_exit(queue_path)),
+            limit=limit,
+            feature=feature,
+            as_json=wants_json(ctx, as_json),
+        )
+
+    return app
 
 
 def item_row(item: ReviewItem) -> str:
@@ -29,24 +57,15 @@ def item_row(item: ReviewItem) -> str:
     )
 
 
-@review_app.command("list")
-def list_items(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, help="Show at most this many items.")] = 20,
-    feature: Annotated[
-        str | None, typer.Option(help="Only the items of this feature (e.g. summarize).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
-) -> None:
-    """List the results flagged for review (REVIEW_QUEUE_PATH), newest first."""
-    queue = ReviewQueue(settings_or_exit().review_queue_path)
+def show_items(queue: ReviewQueue, *, limit: int, feature: str | None, as_json: bool) -> None:
+    """Print the newest `limit` items (of one feature), as a table or JSON."""
     items, skipped = queue.items()
     if skipped:
         lines = "1 line" if skipped == 1 else f"{skipped} lines"
         typer.echo(f"note: skipped {lines} of {queue.path} (not review items).", err=True)
     chosen = [item for item in reversed(items) if feature is None or item.feature == feature]
     shown = chosen[:limit]
-    if wants_json(ctx, as_json):
+    if as_json:
         typer.echo(json.dumps([item.model_dump(mode="json") for item in shown], indent=2))
         return
     if not shown:

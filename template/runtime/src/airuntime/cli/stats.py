@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from {{ package_name }}.exits import ExitCode, fail
-from {{ package_name }}.observability.metrics import MetricsRegistry
-from {{ package_name }}.settings import ConfigurationError, load_settings
+from airuntime.cli.exits import ExitCode, fail
+from airuntime.cli.support import load_or_exit
+from airuntime.observability.metrics import MetricsRegistry
+
+LogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--log", help="JSON log of a run (LOG_FORMAT=json); defaults to LOG_FILE.", dir_okay=False
+    ),
+]
 
 
-def stats(
-    log: Annotated[
-        Path | None,
-        typer.Option(
-            "--log",
-            help="JSON log of a run (LOG_FORMAT=json); defaults to LOG_FILE.",
-            dir_okay=False,
-        ),
-    ] = None,
-) -> None:
-    """Latency percentiles, errors, retries, fallbacks, validation failures and cost per
-    provider, model and prompt, from the JSON log of a run."""
-    path = log
-    if path is None:
-        try:
-            path = load_settings().log_file
-        except ConfigurationError as error:
-            raise fail(str(error), ExitCode.CONFIGURATION_ERROR) from None
+def stats_command(log_file: Callable[[], Path | None]) -> Callable[[Path | None], None]:
+    """The `stats` command; `log_file` gives the project's LOG_FILE (read only when --log is
+    not given)."""
+
+    def stats(log: LogOption = None) -> None:
+        """Latency percentiles, errors, retries, fallbacks, validation failures and cost per
+        provider, model and prompt, from the JSON log of a run."""
+        show_stats(log if log is not None else load_or_exit(log_file))
+
+    return stats
+
+
+def show_stats(path: Path | None) -> None:
+    """Print the metrics table rebuilt from the JSON log at `path`."""
     if path is None:
         raise fail(
             "no log to read: pass --log FILE, or run with LOG_FORMAT=json and LOG_FILE=FILE first.",

@@ -1,32 +1,28 @@
-"""What the feature, review and eval commands share: the global options (`--provider`,
-`--json`), reading untrusted input, the offline note, and one exit code per kind of failure."""
+"""What the command lines of a project share: the global options (`--provider`, `--json`),
+loading the project's configuration, reading untrusted input, the offline note, and one exit
+code per kind of failure."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-from {{ package_name }}.exits import ExitCode, fail
-from {{ package_name }}.settings import (
-    ConfigurationError,
-    ProviderName,
-    Settings,
-    load_settings,
-)
+from airuntime.cli.exits import ExitCode, fail
+from airuntime.errors import ConfigurationError
 
 PROVIDER_ENV = "LLM_PROVIDER"
-OFFLINE = ("auto", "mock")
 STDIN = "-"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +49,27 @@ def wants_json(ctx: typer.Context, local_flag: bool) -> bool:
     return local_flag or global_options(ctx).as_json
 
 
-def settings_or_exit(**overrides: Any) -> Settings:
+def load_or_exit(load: Callable[[], T]) -> T:
+    """What the project's `load` builds from its settings; bad configuration exits with one
+    line (exit 3)."""
     try:
-        return load_settings(**overrides)
+        return load()
     except ConfigurationError as error:
         raise fail(str(error), ExitCode.CONFIGURATION_ERROR) from None
 
 
-def offline_note(settings: Settings) -> str:
-    """The one line saying that no real model is being called, and how to call one."""
-    if settings.llm_provider == "mock":
+def offline_note(provider_setting: str, key_variables: Sequence[str]) -> str:
+    """The one line saying that no real model is being called, and how to call one.
+
+    `provider_setting` is LLM_PROVIDER as configured; `key_variables` are the API key
+    variables of the project's real providers."""
+    if provider_setting == "mock":
         return "note: running offline on the mock provider (LLM_PROVIDER=mock)."
-    keys = [f"{name.upper()}_API_KEY" for name in get_args(ProviderName) if name not in OFFLINE]
-    if not keys:
+    if not key_variables:
         return "note: running offline on the mock provider (this project has no real provider)."
     return (
-        f"note: no API key is set ({' or '.join(keys)}), so this runs offline on the mock provider."
+        f"note: no API key is set ({' or '.join(key_variables)}), so this runs offline on the "
+        "mock provider."
     )
 
 
@@ -88,12 +89,12 @@ def read_text(source: str) -> str:
 def exit_code_for(error: BaseException) -> ExitCode | None:
     """The exit code of a failure a person can act on; None for a bug."""
     # Imported here: only a failing command pays for importing the model stack's errors.
-    from {{ package_name }}.guardrails import InputRejectedError
-    from {{ package_name }}.llm.budget import BudgetExceeded
-    from {{ package_name }}.llm.chain import UnknownCostError
-    from {{ package_name }}.llm.errors import LLMError
-    from {{ package_name }}.llm.structured import StructuredOutputError
-    from {{ package_name }}.prompts import PromptInputError, PromptLoadError
+    from airuntime.errors import LLMError
+    from airuntime.guardrails import InputRejectedError
+    from airuntime.prompts import PromptInputError, PromptLoadError
+    from airuntime.resilience.budget import BudgetExceeded
+    from airuntime.resilience.chain import UnknownCostError
+    from airuntime.structured import StructuredOutputError
 
     if isinstance(error, InputRejectedError | PromptInputError):
         return ExitCode.BAD_INPUT
@@ -111,7 +112,7 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
 
 
 def one_line(error: BaseException) -> str:
-    from {{ package_name }}.prompts import PromptLoadError
+    from airuntime.prompts import PromptLoadError
 
     if isinstance(error, PromptLoadError):
         more = len(error.problems) - 1

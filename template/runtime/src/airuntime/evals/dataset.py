@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from {{ package_name }}.features.catalog import Feature
+from airuntime.evals.feature import EvalFeature
 
 MAX_REPEATED_CHARS = 10_000_000
 
@@ -74,7 +74,7 @@ class NumericCheck(_Check):
 
 
 class CustomCheck(_Check):
-    """A scorer of the feature's own (features/catalog.py), a registered one, or
+    """A scorer of the feature's own (the project's feature catalog), a registered one, or
     `package.module:function`; `options` are passed to it."""
 
     scorer: Literal["custom"]
@@ -105,7 +105,7 @@ class EvalCase(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
-    feature: Feature
+    feature: EvalFeature
     path: Path
     cases: tuple[EvalCase, ...]
     inputs: tuple[BaseModel, ...]  # each case's input, validated by the feature's input model
@@ -144,7 +144,7 @@ def _errors(error: ValidationError) -> str:
 
 
 def load_dataset(
-    path: Path, feature: Feature, known_scorers: Mapping[str, object] | None = None
+    path: Path, feature: EvalFeature, known_scorers: Mapping[str, object] | None = None
 ) -> Dataset:
     """Load and check every case; DatasetError lists every problem by line."""
     try:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from {{ package_name }}.evals.report import RATES, FeatureReport
+from airuntime.evals.report import RATES, FeatureReport
 
 BASELINES_DIR = "baselines"
 

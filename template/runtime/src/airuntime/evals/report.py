@@ -15,8 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from {{ package_name }}.evals.runner import CaseResult
-from {{ package_name }}.observability.metrics import MetricsRegistry
+from airuntime.evals.runner import CaseResult
+from airuntime.observability.metrics import MetricsRegistry
 
 RATES = ("refusal", "rejection", "fallback", "degraded", "error", "review")
 RATE_LABELS = {

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from {{ package_name }}.evals.dataset import Dataset, EvalCase
-from {{ package_name }}.evals.scorers import CheckResult, score
-from {{ package_name }}.features.system import FeatureResult, FeatureSystem
-from {{ package_name }}.guardrails import InputRejectedError
-from {{ package_name }}.llm.budget import BudgetExceeded
-from {{ package_name }}.llm.chain import AllTargetsFailedError, UnknownCostError
-from {{ package_name }}.llm.errors import ContentFilteredError, LLMError
-from {{ package_name }}.llm.structured import StructuredOutputError
-from {{ package_name }}.prompts import PromptInputError
+from airuntime.errors import ContentFilteredError, LLMError
+from airuntime.evals.dataset import Dataset, EvalCase
+from airuntime.evals.scorers import CheckResult, score
+from airuntime.features import FeatureResult, FeatureSystem
+from airuntime.guardrails import InputRejectedError
+from airuntime.prompts import PromptInputError
+from airuntime.resilience.budget import BudgetExceeded
+from airuntime.resilience.chain import AllTargetsFailedError, UnknownCostError
+from airuntime.structured import StructuredOutputError
 
 Outcome = Literal["answered", "degraded", "rejected", "refused", "error"]
 # Failures a case can end in; anything else is a bug and stops the run.

@@ -6,8 +6,8 @@ The record a check's `field` points into (a dotted path; list items by index):
      | "error", "output": {...} or None, "degraded": bool, "needs_review": bool, "error": str}
 
 Built in: exact, contains (all/any/none, for injection checks), schema_valid (the feature's
-output JSON Schema), numeric (tolerance or bounds) and custom: a feature's own scorer
-(features/catalog.py), one registered with `register_scorer`, or `package.module:function`,
+output JSON Schema), numeric (tolerance or bounds) and custom: a feature's own scorer (the
+project's feature catalog), one registered with `register_scorer`, or `package.module:function`,
 called as `scorer(record, options) -> bool`.
 """
 
@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import jsonschema_rs
 
-from {{ package_name }}.evals.dataset import (
+from airuntime.evals.dataset import (
     Check,
     ContainsCheck,
     CustomCheck,
@@ -32,7 +32,7 @@ from {{ package_name }}.evals.dataset import (
     SchemaValidCheck,
     check_key,
 )
-from {{ package_name }}.features.catalog import CustomScorer, Feature
+from airuntime.evals.feature import CustomScorer, EvalFeature
 
 Record = Mapping[str, Any]
 REGISTERED: dict[str, CustomScorer] = {}
@@ -115,11 +115,13 @@ def _validator(schema_json: str) -> jsonschema_rs.Validator:
     return jsonschema_rs.Draft202012Validator(json.loads(schema_json), offline=True)
 
 
-def output_schema(feature: Feature) -> dict[str, Any]:
+def output_schema(feature: EvalFeature) -> dict[str, Any]:
     return feature.output_model.model_json_schema()
 
 
-def score_schema_valid(check: SchemaValidCheck, record: Record, feature: Feature) -> CheckResult:
+def score_schema_valid(
+    check: SchemaValidCheck, record: Record, feature: EvalFeature
+) -> CheckResult:
     actual = lookup(record, check.field)
     if actual is _MISSING or actual is None:
         return _result(check, False, f"no {check.field} ({record.get('outcome')})")
@@ -142,7 +144,7 @@ def score_numeric(check: NumericCheck, record: Record) -> CheckResult:
     return _result(check, not problems, f"{check.field}={actual} " + ", ".join(problems))
 
 
-def resolve_custom(name: str, feature: Feature) -> CustomScorer:
+def resolve_custom(name: str, feature: EvalFeature) -> CustomScorer:
     """A feature's scorer, a registered one, or `package.module:function`."""
     if name in feature.scorers:
         return feature.scorers[name]
@@ -155,7 +157,7 @@ def resolve_custom(name: str, feature: Feature) -> CustomScorer:
     return cast("CustomScorer", function)
 
 
-def score_custom(check: CustomCheck, record: Record, feature: Feature) -> CheckResult:
+def score_custom(check: CustomCheck, record: Record, feature: EvalFeature) -> CheckResult:
     scorer = resolve_custom(check.name, feature)
     try:
         passed = bool(scorer(record, check.options))
@@ -164,7 +166,7 @@ def score_custom(check: CustomCheck, record: Record, feature: Feature) -> CheckR
     return _result(check, passed, f"{check.name} failed")
 
 
-def score(check: Check, record: Record, feature: Feature) -> CheckResult:
+def score(check: Check, record: Record, feature: EvalFeature) -> CheckResult:
     """One check of one case."""
     if isinstance(check, ExactCheck):
         return score_exact(check, record)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from {{ package_name }}.llm.types import Chunk, LLMRequest, LLMResponse
+from airuntime.types import Chunk, LLMRequest, LLMResponse
 
 
 @runtime_checkable

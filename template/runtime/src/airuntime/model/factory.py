@@ -1,96 +1,109 @@
-"""Build model clients from the settings.
+"""Build bare model clients from configuration objects.
 
-`build_provider` makes one bare client for a provider name: no retries, no fallbacks, so a
-wrapper can build one per (provider, model) target. `build_client` makes the client for the
-configured provider (`LLM_PROVIDER`, or the first provider with a key when it is `auto`).
-Vendor SDKs are imported only when their provider is built, so the mock starts fast.
+`build_provider` makes one bare client for a provider: no retries, no fallbacks, so the
+resilient client can wrap it (and so `ask --raw` can show what the provider alone does).
+Vendor SDKs are imported only when their provider is built, so the mock starts fast and a
+project that installed only one SDK never imports the other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from {{ package_name }}.llm.client import LLMClient
-from {{ package_name }}.llm.mock import MockLLM, Rule
-from {{ package_name }}.llm.mock_faults import parse_fault_spec, parse_latency_spec
-from {{ package_name }}.settings import ConfigurationError, Settings
+from airuntime.errors import ConfigurationError
+from airuntime.model.client import LLMClient
+from airuntime.model.mock import MockLLM, Rule
+from airuntime.model.mock_faults import NO_LATENCY, FaultKind, Latency
 
-PROVIDERS = ("mock"{% for provider in llm_providers %}, "{{ provider }}"{% endfor %}{% if not llm_providers %},{% endif %})
+MOCK = "mock"
+# Every provider the runtime has an adapter for (a project installs the SDKs it chose).
+PROVIDERS = (MOCK, "openai", "anthropic")
 # A running service keeps only the latest requests the mock saw, so memory stays flat.
 MAX_RECORDED_REQUESTS = 100
-{%- if 'openai' in llm_providers %}
 # OpenAI-compatible local servers usually ignore the key, but the SDK insists on one.
 LOCAL_SERVER_KEY = "not-needed"
-{%- endif %}
 
 
-def build_client(settings: Settings) -> LLMClient:
-    """The client of the configured provider."""
-    return build_provider(settings.resolved_provider(), settings)
+@dataclass(frozen=True, slots=True)
+class MockConfig:
+    """The offline mock provider: chaos faults, seed, simulated latency."""
+
+    faults: Mapping[FaultKind, float] = field(default_factory=dict)
+    seed: int = 0
+    latency: Latency = NO_LATENCY
+    # A timeout fault takes this long, as a real one would.
+    timeout_seconds: float = 30.0
+    max_recorded: int | None = MAX_RECORDED_REQUESTS
 
 
-def build_provider(name: str, settings: Settings) -> LLMClient:
-    """One provider's client. A bad name or a missing key is a one-line ConfigurationError."""
-    if name == "mock":
-        return build_mock(settings)
-{%- if 'openai' in llm_providers %}
-    if name == "openai":
-        return _build_openai(settings)
-{%- endif %}
-{%- if 'anthropic' in llm_providers %}
-    if name == "anthropic":
-        return _build_anthropic(settings)
-{%- endif %}
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """One real provider: its key (None when not configured), endpoint and timeout."""
+
+    name: str
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    timeout_seconds: float = 30.0
+
+    @property
+    def key_variable(self) -> str:
+        """The environment variable a person sets to configure it."""
+        return f"{self.name.upper()}_API_KEY"
+
+    @property
+    def configured(self) -> bool:
+        """Whether a client can be built: a key, or (OpenAI) a server of one's own."""
+        return bool(self.api_key) or (self.name == "openai" and self.base_url is not None)
+
+
+def build_provider(config: ProviderConfig) -> LLMClient:
+    """One provider's client. An unknown name or a missing key is a one-line
+    ConfigurationError naming what to set."""
+    if config.name == "openai":
+        return _build_openai(config)
+    if config.name == "anthropic":
+        return _build_anthropic(config)
     raise ConfigurationError(
-        f"unknown LLM provider {name!r}: use one of {', '.join(PROVIDERS)} (LLM_PROVIDER)."
+        f"unknown LLM provider {config.name!r}: use one of {', '.join(PROVIDERS)} (LLM_PROVIDER)."
     )
 
 
-def build_mock(settings: Settings, *, rules: Iterable[Rule] = ()) -> MockLLM:
-    """The mock provider with the chaos, seed and latency of MOCK_FAULTS, MOCK_SEED and
-    MOCK_LATENCY_MS; a timeout fault takes LLM_TIMEOUT_SECONDS, as a real one would.
-
-    `rules` let a caller (a feature) say how the mock answers its prompts offline."""
+def build_mock(config: MockConfig = MockConfig(), *, rules: Iterable[Rule] = ()) -> MockLLM:
+    """The mock provider. `rules` let a caller (a feature) say how it answers offline."""
     return MockLLM(
         rules=rules,
-        faults=parse_fault_spec(settings.mock_faults),
-        seed=settings.mock_seed,
-        latency=parse_latency_spec(settings.mock_latency_ms),
-        timeout_seconds=settings.llm_timeout_seconds,
-        max_recorded=MAX_RECORDED_REQUESTS,
+        faults=config.faults,
+        seed=config.seed,
+        latency=config.latency,
+        timeout_seconds=config.timeout_seconds,
+        max_recorded=config.max_recorded,
     )
-{%- if 'openai' in llm_providers %}
 
 
-def _build_openai(settings: Settings) -> LLMClient:
-    from {{ package_name }}.llm.providers.openai import OpenAIClient
+def _build_openai(config: ProviderConfig) -> LLMClient:
+    if not config.configured:
+        raise missing_key(config)
+    from airuntime.model.providers.openai import OpenAIClient
 
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-    if not key and settings.openai_base_url is None:
-        raise _missing_key("OPENAI_API_KEY", "openai")
     return OpenAIClient(
-        api_key=key or LOCAL_SERVER_KEY,
-        base_url=settings.openai_base_url,
-        timeout_seconds=settings.llm_timeout_seconds,
+        api_key=config.api_key or LOCAL_SERVER_KEY,
+        base_url=config.base_url,
+        timeout_seconds=config.timeout_seconds,
     )
-{%- endif %}
-{%- if 'anthropic' in llm_providers %}
 
 
-def _build_anthropic(settings: Settings) -> LLMClient:
-    from {{ package_name }}.llm.providers.anthropic import AnthropicClient
+def _build_anthropic(config: ProviderConfig) -> LLMClient:
+    if not config.configured or config.api_key is None:
+        raise missing_key(config)
+    from airuntime.model.providers.anthropic import AnthropicClient
 
-    key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else ""
-    if not key:
-        raise _missing_key("ANTHROPIC_API_KEY", "anthropic")
-    return AnthropicClient(api_key=key, timeout_seconds=settings.llm_timeout_seconds)
-{%- endif %}
-{%- if llm_providers %}
+    return AnthropicClient(api_key=config.api_key, timeout_seconds=config.timeout_seconds)
 
 
-def _missing_key(variable: str, provider: str) -> ConfigurationError:
+def missing_key(config: ProviderConfig) -> ConfigurationError:
     return ConfigurationError(
-        f"{variable} is not set but the {provider} provider needs it: set it in the environment "
-        "or .env, or choose another provider with LLM_PROVIDER (mock runs offline)."
+        f"{config.key_variable} is not set but the {config.name} provider needs it: set it in "
+        "the environment or .env, or choose another provider with LLM_PROVIDER (mock runs "
+        "offline)."
     )
-{%- endif %}

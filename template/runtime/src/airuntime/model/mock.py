@@ -25,8 +25,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from {{ package_name }}.llm.errors import LLMError
-from {{ package_name }}.llm.mock_faults import (
+from airuntime.errors import LLMError
+from airuntime.model.mock_faults import (
     DEFAULT_RETRY_AFTER_SECONDS,
     NO_LATENCY,
     OUTPUT_FAULTS,
@@ -36,8 +36,8 @@ from {{ package_name }}.llm.mock_faults import (
     Latency,
     fault_error,
 )
-from {{ package_name }}.llm.schema_instance import minimal_instance
-from {{ package_name }}.llm.types import (
+from airuntime.model.schema_instance import minimal_instance
+from airuntime.types import (
     Chunk,
     FinishReason,
     LLMRequest,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     ContentFilteredError,
     LLMError,
     ProviderConnectionError,

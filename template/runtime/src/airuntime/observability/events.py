@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from {{ package_name }}.llm.types import FinishReason, LLMRequest, ModelTarget, Usage
+from airuntime.types import FinishReason, LLMRequest, ModelTarget, Usage
 
 CallOutcome = Literal["ok", "fallback", "degraded", "cache_hit", "error", "budget_exceeded"]
 

@@ -14,11 +14,12 @@ from typing import Literal, TextIO
 import structlog
 
 LogFormat = Literal["json", "console"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 _open_log_file: TextIO | None = None
 
 
 def configure_logging(
-    *, level: str = "INFO", log_format: LogFormat = "console", log_file: Path | None = None
+    *, level: LogLevel = "INFO", log_format: LogFormat = "console", log_file: Path | None = None
 ) -> None:
     """Route structlog to stderr (or `log_file`, appended) in the chosen format."""
     global _open_log_file

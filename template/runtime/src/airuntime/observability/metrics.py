@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from {{ package_name }}.observability.histogram import LatencyHistogram
+from airuntime.observability.histogram import LatencyHistogram
 
 ATTEMPT_EVENT = "llm.attempt"
 CALL_EVENT = "llm.call"

@@ -13,9 +13,9 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
-from {{ package_name }}.llm.events import AttemptRecord
+from airuntime.observability.events import AttemptRecord
 
-NAMESPACE = "{{ package_name }}"
+NAMESPACE = "airuntime"
 DURATION_BUCKETS = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip

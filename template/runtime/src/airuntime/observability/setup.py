@@ -1,25 +1,33 @@
-"""Process-wide observability set-up, done once at start-up from the settings."""
+"""Process-wide observability set-up, done once at start-up from the project's settings."""
 
 from __future__ import annotations
 
-from {{ package_name }}.observability.logs import LogFormat, configure_logging
-from {{ package_name }}.observability.otel import configure_sdk_from_environment
-from {{ package_name }}.observability.telemetry import Telemetry
-from {{ package_name }}.settings import Settings
+from pathlib import Path
+from typing import Literal
+
+from airuntime.observability.logs import LogFormat, LogLevel, configure_logging
+from airuntime.observability.otel import configure_sdk_from_environment
+from airuntime.observability.telemetry import Telemetry
+
+Environment = Literal["development", "production"]
 
 
-def log_format_for(settings: Settings) -> LogFormat:
+def log_format_for(environment: Environment, log_format: LogFormat | Literal["auto"]) -> LogFormat:
     """LOG_FORMAT, where `auto` means JSON in production and readable lines in development."""
-    if settings.log_format == "auto":
-        return "json" if settings.environment == "production" else "console"
-    return settings.log_format
+    if log_format == "auto":
+        return "json" if environment == "production" else "console"
+    return log_format
 
 
-def configure_observability(settings: Settings) -> Telemetry:
-    """Configure logging (and OpenTelemetry export when its variables are set) and return the
-    observer the model stack reports to."""
-    configure_logging(
-        level=settings.log_level, log_format=log_format_for(settings), log_file=settings.log_file
-    )
+def configure_observability(
+    *,
+    level: LogLevel = "WARNING",
+    log_format: LogFormat = "console",
+    log_file: Path | None = None,
+    log_content: bool = False,
+) -> Telemetry:
+    """Configure logging (and OpenTelemetry export when its OTEL_* variables are set) and
+    return the observer the model stack reports to."""
+    configure_logging(level=level, log_format=log_format, log_file=log_file)
     configure_sdk_from_environment()
-    return Telemetry(log_content=settings.log_content)
+    return Telemetry(log_content=log_content)

@@ -7,8 +7,8 @@ from typing import Any
 
 import structlog
 
-from {{ package_name }}.llm.events import AttemptRecord, CallRecord, ValidationFailure
-from {{ package_name }}.observability.metrics import (
+from airuntime.observability.events import AttemptRecord, CallRecord, ValidationFailure
+from airuntime.observability.metrics import (
     ATTEMPT_EVENT,
     CALL_EVENT,
     VALIDATION_EVENT,
@@ -16,10 +16,10 @@ from {{ package_name }}.observability.metrics import (
     CallSample,
     MetricsRegistry,
 )
-from {{ package_name }}.observability.otel import NAMESPACE, GenAIInstruments
-from {{ package_name }}.observability.redaction import redact
+from airuntime.observability.otel import NAMESPACE, GenAIInstruments
+from airuntime.redaction import redact
 
-LOGGER_NAME = "{{ package_name }}.llm"
+LOGGER_NAME = "airuntime.llm"
 
 
 class Telemetry:

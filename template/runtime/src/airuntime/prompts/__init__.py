@@ -1,12 +1,12 @@
 """The prompt registry: versioned prompt files with input and output schemas, model settings
 and fallbacks, rendered in a sandbox, and locked by content hash.
 
-    registry = get_registry()  # once, at start-up: loads and checks every prompt file
+    registry = load_registry(files("my_app") / "prompts" / "library")  # checks every file
     rendered = registry.render("summarize", {"text": document})
     request = rendered.to_request()  # or walk rendered.targets for fallbacks
 """
 
-from {{ package_name }}.prompts.errors import (
+from airuntime.prompts.errors import (
     PromptError,
     PromptInputError,
     PromptLoadError,
@@ -14,20 +14,22 @@ from {{ package_name }}.prompts.errors import (
     PromptProblem,
     PromptRenderError,
 )
-from {{ package_name }}.prompts.prompt import Prompt
-from {{ package_name }}.prompts.registry import (
+from airuntime.prompts.prompt import Prompt
+from airuntime.prompts.registry import (
     PromptRegistry,
     clear_registry_cache,
-    get_registry,
     load_registry,
+    shared_registry,
 )
-from {{ package_name }}.prompts.rendered import (
+from airuntime.prompts.rendered import (
     ModelParams,
     PromptTarget,
     RenderedPrompt,
 )
+from airuntime.prompts.spec import KNOWN_PROVIDERS
 
 __all__ = [
+    "KNOWN_PROVIDERS",
     "ModelParams",
     "Prompt",
     "PromptError",
@@ -40,6 +42,6 @@ __all__ = [
     "PromptTarget",
     "RenderedPrompt",
     "clear_registry_cache",
-    "get_registry",
     "load_registry",
+    "shared_registry",
 ]

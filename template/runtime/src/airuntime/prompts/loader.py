@@ -1,7 +1,7 @@
 """Prompt files to `Prompt` objects: find them, parse them and check everything in them.
 
-Layout: `<root>/<id>/<version>.yaml` (or `.yml`). Roots are the packaged library, read with
-importlib.resources so an installed wheel works, and the optional PROMPTS_DIR. Every problem
+Layout: `<root>/<id>/<version>.yaml` (or `.yml`). Roots are the project's packaged library, read
+with importlib.resources so an installed wheel works, and the optional PROMPTS_DIR. Every problem
 in every file is collected, each naming the file and the field, before anything is refused.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
@@ -20,15 +19,17 @@ import yaml
 from jinja2 import TemplateSyntaxError, meta, nodes
 from pydantic import BaseModel, ValidationError
 
-from {{ package_name }}.prompts.errors import PromptProblem
-from {{ package_name }}.prompts.prompt import (
+from airuntime.prompts.errors import PromptProblem
+from airuntime.prompts.prompt import (
     TEMPLATE_ENVIRONMENT,
     MessageTemplate,
     Prompt,
 )
-from {{ package_name }}.prompts.rendered import ModelParams, PromptTarget
-from {{ package_name }}.prompts.schemas import Report, check_input, check_output
-from {{ package_name }}.prompts.spec import (
+from airuntime.prompts.rendered import ModelParams, PromptTarget
+from airuntime.prompts.schemas import Report, check_input, check_output
+from airuntime.prompts.spec import (
+    KNOWN_PROVIDERS,
+    PROVIDERS_CONTEXT,
     InputSpec,
     MessageSpec,
     OutputSpec,
@@ -85,8 +86,9 @@ class PromptSource:
     root: Traversable
 
     @classmethod
-    def packaged(cls) -> PromptSource:
-        return cls(PACKAGED_ORIGIN, files("{{ package_name }}.prompts") / "library")
+    def packaged(cls, root: Traversable) -> PromptSource:
+        """A library shipped inside a package, e.g. `files("my_app") / "prompts" / "library"`."""
+        return cls(PACKAGED_ORIGIN, root)
 
     @classmethod
     def directory(cls, path: Path, origin: str = OVERRIDE_ORIGIN) -> PromptSource:
@@ -158,8 +160,11 @@ def _misplaced(entry: Traversable) -> PromptProblem:
     )
 
 
-def load_file(ref: PromptFileRef) -> Prompt | list[PromptProblem]:
-    """Parse and check one prompt file; a Prompt, or every problem found in it."""
+def load_file(
+    ref: PromptFileRef, *, providers: frozenset[str] = KNOWN_PROVIDERS
+) -> Prompt | list[PromptProblem]:
+    """Parse and check one prompt file; a Prompt, or every problem found in it. Its targets
+    may name only `providers`."""
     file = ref.display
     try:
         text = ref.resource.read_text(encoding="utf-8")
@@ -171,7 +176,7 @@ def load_file(ref: PromptFileRef) -> Prompt | list[PromptProblem]:
     if not isinstance(document, dict):
         return [PromptProblem(file, None, "a prompt file must be a YAML mapping of keys to values")]
     try:
-        spec = PromptFile.model_validate(document)
+        spec = PromptFile.model_validate(document, context={PROVIDERS_CONTEXT: providers})
     except ValidationError as error:
         return [_pydantic_problem(file, item) for item in error.errors()]
     return _build(ref, file, spec, document)
@@ -341,9 +346,9 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def iter_sources(prompts_dir: Path | None, *, packaged: bool = True) -> Iterator[PromptSource]:
-    """The sources in precedence order, lowest first."""
-    if packaged:
-        yield PromptSource.packaged()
+def iter_sources(library: Traversable | None, prompts_dir: Path | None) -> Iterator[PromptSource]:
+    """The sources in precedence order, lowest first: the packaged library, then PROMPTS_DIR."""
+    if library is not None:
+        yield PromptSource.packaged(library)
     if prompts_dir is not None:
         yield PromptSource.directory(prompts_dir)

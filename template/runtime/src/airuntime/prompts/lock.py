@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from {{ package_name }}.prompts.errors import PromptError
-from {{ package_name }}.prompts.registry import PromptRegistry
+from airuntime.prompts.errors import PromptError
+from airuntime.prompts.registry import PromptRegistry
 
 LOCK_TABLE = "prompts"
 LOCK_HEADER = (

@@ -20,9 +20,9 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel
 
-from {{ package_name }}.llm.types import Message, OutputFormat, Role
-from {{ package_name }}.prompts.errors import PromptInputError, PromptRenderError
-from {{ package_name }}.prompts.rendered import PromptTarget, RenderedPrompt
+from airuntime.prompts.errors import PromptInputError, PromptRenderError
+from airuntime.prompts.rendered import PromptTarget, RenderedPrompt
+from airuntime.types import Message, OutputFormat, Role
 
 # One environment for every prompt. trim_blocks/lstrip_blocks let block tags such as `if` vanish
 # without leaving blank lines; autoescape is off because the output is text, not HTML.

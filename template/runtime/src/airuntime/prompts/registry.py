@@ -10,23 +10,24 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from {{ package_name }}.prompts.errors import (
+from airuntime.prompts.errors import (
     PromptLoadError,
     PromptLookupError,
     PromptProblem,
 )
-from {{ package_name }}.prompts.loader import (
+from airuntime.prompts.loader import (
     PromptSource,
     discover,
     iter_sources,
     load_file,
 )
-from {{ package_name }}.prompts.prompt import Prompt
-from {{ package_name }}.prompts.rendered import RenderedPrompt
-from {{ package_name }}.settings import Settings, load_settings
+from airuntime.prompts.prompt import Prompt
+from airuntime.prompts.rendered import RenderedPrompt
+from airuntime.prompts.spec import KNOWN_PROVIDERS
 
 
 class PromptRegistry:
@@ -49,12 +50,14 @@ class PromptRegistry:
         }
 
     @classmethod
-    def load(cls, sources: Sequence[PromptSource]) -> PromptRegistry:
+    def load(
+        cls, sources: Sequence[PromptSource], *, providers: frozenset[str] = KNOWN_PROVIDERS
+    ) -> PromptRegistry:
         """Load and check every file of every source; PromptLoadError lists every problem."""
         problems: list[PromptProblem] = []
         merged: dict[tuple[str, str], Prompt] = {}
         for source in sources:
-            loaded = _load_source(source, problems)
+            loaded = _load_source(source, problems, providers)
             # Labels of a higher-precedence source take over: drop them from earlier ones.
             taken = {(prompt.id, label) for prompt in loaded.values() for label in prompt.labels}
             for key, prompt in merged.items():
@@ -137,14 +140,14 @@ def _latest(versions: tuple[Prompt, ...]) -> Prompt:
 
 
 def _load_source(
-    source: PromptSource, problems: list[PromptProblem]
+    source: PromptSource, problems: list[PromptProblem], providers: frozenset[str]
 ) -> dict[tuple[str, str], Prompt]:
     refs, misplaced = discover(source)
     problems.extend(misplaced)
     loaded: dict[tuple[str, str], Prompt] = {}
     label_owner: dict[tuple[str, str], Prompt] = {}
     for ref in refs:
-        result = load_file(ref)
+        result = load_file(ref, providers=providers)
         if isinstance(result, list):
             problems.extend(result)
             continue
@@ -173,22 +176,29 @@ def _load_source(
     return loaded
 
 
-def load_registry(prompts_dir: Path | None = None, *, packaged: bool = True) -> PromptRegistry:
-    """Load the packaged prompts and those in `prompts_dir`, checking every file."""
-    return PromptRegistry.load(list(iter_sources(prompts_dir, packaged=packaged)))
+def load_registry(
+    library: Traversable | None = None,
+    prompts_dir: Path | None = None,
+    *,
+    providers: frozenset[str] = KNOWN_PROVIDERS,
+) -> PromptRegistry:
+    """Load the packaged `library` and the prompts in `prompts_dir`, checking every file;
+    targets may name only `providers`."""
+    sources = list(iter_sources(library, prompts_dir))
+    return PromptRegistry.load(sources, providers=providers)
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_registry(prompts_dir: Path | None) -> PromptRegistry:
-    return load_registry(prompts_dir)
-
-
-def get_registry(settings: Settings | None = None) -> PromptRegistry:
-    """The process-wide registry for these settings: loaded and checked on first use, then
-    reused. Call it at start-up so a bad prompt file stops the program before any request."""
-    return _cached_registry((settings or load_settings()).prompts_dir)
+def shared_registry(
+    library: Traversable | None,
+    prompts_dir: Path | None,
+    providers: frozenset[str] = KNOWN_PROVIDERS,
+) -> PromptRegistry:
+    """The process-wide registry of these sources: loaded and checked on first use, then
+    reused. Load it at start-up so a bad prompt file stops the program before any request."""
+    return load_registry(library, prompts_dir, providers=providers)
 
 
 def clear_registry_cache() -> None:
     """Forget loaded registries (tests, or after changing prompt files in a running process)."""
-    _cached_registry.cache_clear()
+    shared_registry.cache_clear()

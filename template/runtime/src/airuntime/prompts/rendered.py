@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from {{ package_name }}.llm.types import (
+from airuntime.types import (
     LLMRequest,
     Message,
     ModelTarget,

@@ -16,8 +16,8 @@ from typing import Any
 import jsonschema_rs
 from pydantic import BaseModel, PydanticUserError
 
-from {{ package_name }}.llm.types import TEXT_OUTPUT, OutputFormat
-from {{ package_name }}.prompts.spec import InputSpec, PromptFile
+from airuntime.prompts.spec import InputSpec, PromptFile
+from airuntime.types import TEXT_OUTPUT, OutputFormat
 
 Report = Callable[[str | None, str], None]  # records a problem: (field, message)
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -11,15 +11,15 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import semver
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from {{ package_name }}.settings import ProviderName
-
-# The providers a prompt may name: the mock plus the ones this project was generated with.
-PROVIDERS: frozenset[str] = frozenset(get_args(ProviderName)) - {"auto"}
+# The providers a prompt may name unless the loader is told the project's own (validation
+# context "providers"): the mock and every adapter the runtime has.
+KNOWN_PROVIDERS: frozenset[str] = frozenset({"mock", "openai", "anthropic"})
+PROVIDERS_CONTEXT = "providers"
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 LABEL_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Labels move between versions without changing what a version does, so they are not hashed.
@@ -49,9 +49,11 @@ class TargetSpec(_Strict):
 
     @field_validator("provider")
     @classmethod
-    def _known_provider(cls, value: str) -> str:
-        if value not in PROVIDERS:
-            known = ", ".join(sorted(PROVIDERS))
+    def _known_provider(cls, value: str, info: ValidationInfo) -> str:
+        context = info.context if isinstance(info.context, Mapping) else {}
+        providers = context.get(PROVIDERS_CONTEXT, KNOWN_PROVIDERS)
+        if value not in providers:
+            known = ", ".join(sorted(providers))
             raise ValueError(f"{value!r} is not one of this project's providers ({known})")
         return value
 

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from {{ package_name }}.llm.breaker import BreakerBoard, CircuitBreaker
-from {{ package_name }}.llm.budget import ZERO, Budget, Reservation
-from {{ package_name }}.llm.chain import CallState, UnknownCostError
-from {{ package_name }}.llm.errors import LLMError
-from {{ package_name }}.llm.events import AttemptRecord, Observer
-from {{ package_name }}.llm.pricing import PriceTable, estimate_input_tokens
-from {{ package_name }}.llm.types import FinishReason, LLMRequest, ModelTarget, Usage
+from airuntime.errors import LLMError
+from airuntime.observability.events import AttemptRecord, Observer
+from airuntime.resilience.breaker import BreakerBoard, CircuitBreaker
+from airuntime.resilience.budget import ZERO, Budget, Reservation
+from airuntime.resilience.chain import CallState, UnknownCostError
+from airuntime.resilience.pricing import PriceTable, estimate_input_tokens
+from airuntime.types import FinishReason, LLMRequest, ModelTarget, Usage
 
 # Failures after which the provider may have done (and billed) the work: charged at the
 # reservation, because the real usage is unknown. Refusals (429, 4xx) and 5xx are not billed.

@@ -1,8 +1,9 @@
-"""Assemble the model stack from the settings: provider clients inside the resilient client,
-with its budget, breakers, limits, cache and observer, and the structured generator on top.
+"""Assemble the model stack from configuration objects: provider clients inside the resilient
+client, with its budget, breakers, limits, cache and observer.
 
-With no API key configured (LLM_PROVIDER=auto), every provider a prompt names is served by the
-mock, so the whole system (fallbacks, budgets, telemetry) runs offline and says so.
+The project's wiring module reads its settings once and hands the values over as these
+objects; nothing here reads the environment. With every provider served by the mock (no API
+key configured), the whole system (fallbacks, budgets, telemetry) runs offline and says so.
 """
 
 from __future__ import annotations
@@ -10,22 +11,58 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 
-from {{ package_name }}.llm.breaker import BreakerBoard
-from {{ package_name }}.llm.budget import Budget, DailyLedger
-from {{ package_name }}.llm.cache import ResponseCache
-from {{ package_name }}.llm.chain import ResilienceConfig
-from {{ package_name }}.llm.client import LLMClient
-from {{ package_name }}.llm.events import Observer
-from {{ package_name }}.llm.factory import PROVIDERS, build_mock, build_provider
-from {{ package_name }}.llm.limits import Limits
-from {{ package_name }}.llm.mock import Rule
-from {{ package_name }}.llm.pricing import PriceTable, PricingError
-from {{ package_name }}.llm.resilience import ResilientClient
-from {{ package_name }}.llm.retry import RetryPolicy
-from {{ package_name }}.settings import ConfigurationError, Settings
+from airuntime.errors import ConfigurationError
+from airuntime.model.client import LLMClient
+from airuntime.model.factory import MOCK, MockConfig, ProviderConfig, build_mock, build_provider
+from airuntime.model.mock import Rule
+from airuntime.observability.events import Observer
+from airuntime.resilience.breaker import BreakerBoard
+from airuntime.resilience.budget import Budget, DailyLedger
+from airuntime.resilience.cache import ResponseCache
+from airuntime.resilience.chain import ResilienceConfig
+from airuntime.resilience.client import ResilientClient
+from airuntime.resilience.limits import Limits
+from airuntime.resilience.pricing import PriceTable, PricingError
+from airuntime.types import ModelTarget
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetConfig:
+    """Spending ceilings in US dollars (None: no ceiling) and where the day's spend is kept."""
+
+    per_call: Decimal | None = Decimal("0.50")
+    per_process: Decimal | None = Decimal(10)
+    per_day: Decimal | None = Decimal(50)
+    ledger_path: Path = Path("var/budget.sqlite3")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """The response cache: an SQLite file and how long an answer is served from it."""
+
+    path: Path = Path("var/cache.sqlite3")
+    ttl_seconds: float = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class StackConfig:
+    """Everything the resilient client needs besides its provider clients."""
+
+    resilience: ResilienceConfig = field(default_factory=ResilienceConfig)
+    breaker_failure_threshold: int = 5
+    breaker_cooldown_seconds: float = 30.0
+    max_concurrency: int = 20
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    prices_file: Path | None = None  # None: the packaged price table
+    cache: CacheConfig | None = field(default_factory=CacheConfig)  # None: no cache
+    fallbacks: tuple[ModelTarget, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,92 +72,91 @@ class ProviderClients:
     offline: bool  # every provider is served by the mock (no API key configured)
 
 
-def provider_clients(settings: Settings, *, mock_rules: Iterable[Rule] = ()) -> ProviderClients:
-    """The client of every provider that can be called with these settings.
+def provider_clients(
+    default_provider: str,
+    providers: Sequence[ProviderConfig],
+    *,
+    mock: MockConfig | None = None,
+    mock_rules: Iterable[Rule] = (),
+) -> ProviderClients:
+    """The client of every provider that can be called.
 
-    `mock_rules` tell the mock how to answer offline (features pass their offline responders).
+    `default_provider` is the provider requests go to (`mock` runs everything offline: the mock
+    then answers for every provider a prompt names). `mock_rules` tell the mock how to answer
+    offline (features pass their offline responders).
     """
-    resolved = settings.resolved_provider()
-    mock = build_mock(settings, rules=mock_rules)
-    if resolved == "mock":
-        return ProviderClients(dict.fromkeys(PROVIDERS, mock), "mock", offline=True)
-    clients: dict[str, LLMClient] = {"mock": mock, resolved: build_provider(resolved, settings)}
-    for name in PROVIDERS:
-        if name not in clients:
-            try:
-                clients[name] = build_provider(name, settings)
-            except ConfigurationError:
-                continue  # no key for it: a fallback to it is skipped as "not_configured"
-    return ProviderClients(clients, resolved, offline=False)
+    mock_client = build_mock(mock or MockConfig(), rules=mock_rules)
+    names = [MOCK, *(config.name for config in providers)]
+    if default_provider == MOCK:
+        return ProviderClients(dict.fromkeys(names, mock_client), MOCK, offline=True)
+    by_name = {config.name: config for config in providers}
+    if default_provider not in by_name:
+        raise ConfigurationError(
+            f"unknown LLM provider {default_provider!r}: use one of {', '.join(names)} "
+            "(LLM_PROVIDER)."
+        )
+    clients: dict[str, LLMClient] = {
+        MOCK: mock_client,
+        default_provider: build_provider(by_name[default_provider]),
+    }
+    for config in providers:
+        if config.name not in clients and config.configured:
+            # Without a key a provider is left out: a fallback to it is skipped as
+            # "not_configured" rather than failing every call.
+            clients[config.name] = build_provider(config)
+    return ProviderClients(clients, default_provider, offline=False)
 
 
-def resilience_config(settings: Settings) -> ResilienceConfig:
-    return ResilienceConfig(
-        retry=RetryPolicy(
-            max_attempts=settings.retry_max_attempts,
-            base_delay=settings.retry_base_delay_seconds,
-            max_delay=settings.retry_max_delay_seconds,
-            retry_after_cap=settings.retry_after_cap_seconds,
-        ),
-        deadline_seconds=settings.request_deadline_seconds,
-        attempt_timeout_seconds=settings.llm_timeout_seconds,
-        allow_unknown_cost=settings.allow_unknown_cost,
-        extra_fallback_errors=settings.fallback_error_kinds(),
-    )
-
-
-def build_budget(settings: Settings) -> Budget:
-    ledger = None
-    if settings.budget_per_day_usd is not None:
-        ledger = DailyLedger(settings.budget_ledger_path)
+def build_budget(config: BudgetConfig) -> Budget:
+    ledger = DailyLedger(config.ledger_path) if config.per_day is not None else None
     return Budget(
-        per_call=settings.budget_per_call_usd,
-        per_process=settings.budget_per_process_usd,
-        per_day=settings.budget_per_day_usd,
+        per_call=config.per_call,
+        per_process=config.per_process,
+        per_day=config.per_day,
         ledger=ledger,
     )
 
 
+def load_prices(path: Path | None) -> PriceTable:
+    """The price table, or a one-line ConfigurationError naming what is wrong with the file."""
+    try:
+        return PriceTable.load(path)
+    except PricingError as error:
+        raise ConfigurationError(str(error)) from None
+
+
 def build_resilient_client(
-    settings: Settings,
+    config: StackConfig,
+    providers: ProviderClients,
     *,
     observer: Observer | None = None,
-    clients: ProviderClients | None = None,
-    mock_rules: Iterable[Rule] = (),
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
 ) -> ResilientClient:
-    """The resilient client these settings describe. Bad settings: one-line ConfigurationError.
-
-    `mock_rules` are given to the mock provider (ignored when `clients` are passed)."""
-    providers = (
-        clients if clients is not None else provider_clients(settings, mock_rules=mock_rules)
-    )
-    try:
-        pricing = PriceTable.load(settings.prices_file)
-    except PricingError as error:
-        raise ConfigurationError(str(error)) from None
+    """The resilient client this configuration describes. Bad configuration: a one-line
+    ConfigurationError, before anything is called."""
+    pricing = load_prices(config.prices_file)
     cache = None
-    if settings.cache_enabled:
-        cache = ResponseCache(settings.cache_path, ttl_seconds=settings.cache_ttl_seconds)
+    if config.cache is not None:
+        cache = ResponseCache(config.cache.path, ttl_seconds=config.cache.ttl_seconds)
     return ResilientClient(
         providers.clients,
         default_provider=providers.default_provider,
-        config=resilience_config(settings),
+        config=config.resilience,
         pricing=pricing,
-        budget=build_budget(settings),
+        budget=build_budget(config.budget),
         breakers=BreakerBoard(
-            failure_threshold=settings.breaker_failure_threshold,
-            cooldown_seconds=settings.breaker_cooldown_seconds,
+            failure_threshold=config.breaker_failure_threshold,
+            cooldown_seconds=config.breaker_cooldown_seconds,
             clock=clock,
         ),
         limits=Limits(
-            max_concurrency=settings.max_concurrency,
-            requests_per_minute=settings.rate_limit_rpm,
-            tokens_per_minute=settings.rate_limit_tpm,
+            max_concurrency=config.max_concurrency,
+            requests_per_minute=config.requests_per_minute,
+            tokens_per_minute=config.tokens_per_minute,
         ),
-        fallbacks=settings.fallback_targets(),
+        fallbacks=config.fallbacks,
         cache=cache,
         observer=observer,
         clock=clock,

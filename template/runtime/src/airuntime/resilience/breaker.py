@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-from {{ package_name }}.llm.errors import LLMError, RateLimitedError
-from {{ package_name }}.llm.types import ModelTarget
+from airuntime.errors import LLMError, RateLimitedError
+from airuntime.types import ModelTarget
 
 
 class BreakerState(StrEnum):

@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from {{ package_name }}.llm.events import PROMPT_HASH, PROMPT_ID, PROMPT_VERSION
-from {{ package_name }}.llm.types import LLMRequest, LLMResponse
+from airuntime.observability.events import PROMPT_HASH, PROMPT_ID, PROMPT_VERSION
+from airuntime.types import LLMRequest, LLMResponse
 
 _IDEMPOTENCY_PREFIX = "idempotency:"
 

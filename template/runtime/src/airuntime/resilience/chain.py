@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from {{ package_name }}.llm.budget import ZERO, CallBudget
-from {{ package_name }}.llm.errors import LLMError, TerminalError
-from {{ package_name }}.llm.retry import Deadline, RetryPolicy
-from {{ package_name }}.llm.types import LLMResponse, ModelTarget, Usage
+from airuntime.errors import LLMError, TerminalError
+from airuntime.observability.events import CallOutcome
+from airuntime.resilience.budget import ZERO, BudgetExceeded, CallBudget
+from airuntime.resilience.retry import Deadline, RetryPolicy
+from airuntime.types import LLMResponse, ModelTarget, Usage
 
 # Errors another target may not have: a bigger context window, a different content policy.
 FIXABLE_BY_FALLBACK = frozenset({"context_length_exceeded", "content_filtered"})
@@ -125,3 +126,13 @@ class ChainResult:
     attempts: int
     cost: Decimal | None
     cache_hit: bool = False
+
+
+def failure_outcome(error: BaseException) -> CallOutcome:
+    return "budget_exceeded" if isinstance(error, BudgetExceeded) else "error"
+
+
+def result_outcome(result: ChainResult) -> CallOutcome:
+    if result.cache_hit:
+        return "cache_hit"
+    return "fallback" if result.fallback_index > 0 else "ok"

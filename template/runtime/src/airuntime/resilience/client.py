@@ -21,20 +21,9 @@ from typing import TypeVar, cast
 
 from tenacity import AsyncRetrying, DoAttempt, DoSleep, RetryCallState, retry_if_exception
 
-from {{ package_name }}.llm.accounting import AttemptBooks
-from {{ package_name }}.llm.breaker import BreakerBoard
-from {{ package_name }}.llm.budget import ZERO, Budget, BudgetExceeded
-from {{ package_name }}.llm.cache import ResponseCache, cache_key
-from {{ package_name }}.llm.chain import (
-    AllTargetsFailedError,
-    CallState,
-    ChainResult,
-    ResilienceConfig,
-    TargetFailure,
-)
-from {{ package_name }}.llm.client import LLMClient
-from {{ package_name }}.llm.errors import LLMError, ProviderTimeoutError
-from {{ package_name }}.llm.events import (
+from airuntime.errors import LLMError, ProviderTimeoutError
+from airuntime.model.client import LLMClient
+from airuntime.observability.events import (
     PROMPT_HASH,
     PROMPT_ID,
     PROMPT_VERSION,
@@ -42,15 +31,29 @@ from {{ package_name }}.llm.events import (
     CallRecord,
     NullObserver,
     Observer,
+    ValidationFailure,
 )
-from {{ package_name }}.llm.limits import Limits
-from {{ package_name }}.llm.pricing import PriceTable
-from {{ package_name }}.llm.retry import Deadline, is_retryable, make_stop, make_wait
-from {{ package_name }}.llm.streaming import OpenStream
-from {{ package_name }}.llm.types import Chunk, LLMRequest, LLMResponse, ModelTarget
+from airuntime.resilience.accounting import AttemptBooks
+from airuntime.resilience.breaker import BreakerBoard
+from airuntime.resilience.budget import ZERO, Budget
+from airuntime.resilience.cache import ResponseCache, cache_key
+from airuntime.resilience.chain import (
+    AllTargetsFailedError,
+    CallState,
+    ChainResult,
+    ResilienceConfig,
+    TargetFailure,
+    failure_outcome,
+    result_outcome,
+)
+from airuntime.resilience.interface import Router
+from airuntime.resilience.limits import Limits
+from airuntime.resilience.pricing import PriceTable
+from airuntime.resilience.retry import Deadline, is_retryable, make_stop, make_wait
+from airuntime.resilience.streaming import OpenStream
+from airuntime.types import Chunk, LLMRequest, LLMResponse, ModelTarget
 
 T = TypeVar("T")
-Router = Callable[[LLMRequest, ModelTarget], LLMRequest]
 
 
 class ResilientClient:
@@ -403,6 +406,9 @@ class ResilientClient:
         if idempotency_key is not None:
             self.cache.put_idempotent(idempotency_key, response)
 
+    def report_validation_failure(self, failure: ValidationFailure) -> None:
+        self.observer.on_validation_failure(failure)
+
     async def aclose(self) -> None:
         for client in {id(client): client for client in self.clients.values()}.values():
             await client.aclose()
@@ -421,13 +427,3 @@ def swap_model(request: LLMRequest, target: ModelTarget) -> LLMRequest:
 def attempt_timeout(configured: float, call: CallState) -> float:
     """The per-attempt timeout, cut short by the call's deadline."""
     return max(0.0, min(configured, call.deadline.remaining()))
-
-
-def failure_outcome(error: BaseException) -> CallOutcome:
-    return "budget_exceeded" if isinstance(error, BudgetExceeded) else "error"
-
-
-def result_outcome(result: ChainResult) -> CallOutcome:
-    if result.cache_hit:
-        return "cache_hit"
-    return "fallback" if result.fallback_index > 0 else "ok"

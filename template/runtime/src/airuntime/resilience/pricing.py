@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from {{ package_name }}.llm.types import LLMRequest, Usage
+from airuntime.types import LLMRequest, Usage
 
 PER_MILLION = Decimal(1_000_000)
 # Snapshot names end in a date: gpt-5-mini-2025-08-07, claude-haiku-4-5-20251001.

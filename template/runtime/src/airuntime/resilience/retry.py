@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from tenacity import RetryCallState
 
-from {{ package_name }}.llm.errors import LLMError, RateLimitedError
+from airuntime.errors import LLMError, RateLimitedError
 
 
 @dataclass(frozen=True, slots=True)

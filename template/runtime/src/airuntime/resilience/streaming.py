@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import NoReturn
 
-from {{ package_name }}.llm.accounting import Attempt, AttemptBooks
-from {{ package_name }}.llm.errors import LLMError, ProviderTimeoutError, ServerError
-from {{ package_name }}.llm.limits import Limits
-from {{ package_name }}.llm.types import Chunk, FinishReason, Usage
+from airuntime.errors import LLMError, ProviderTimeoutError, ServerError
+from airuntime.resilience.accounting import Attempt, AttemptBooks
+from airuntime.resilience.limits import Limits
+from airuntime.types import Chunk, FinishReason, Usage
 
 
 class OpenStream:

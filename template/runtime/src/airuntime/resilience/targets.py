@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from {{ package_name }}.llm.types import ModelTarget
+from airuntime.types import ModelTarget
 
 # Terminal error kinds a fallback may be allowed to mask, on request.
 MASKABLE_ERRORS = frozenset({"authentication", "bad_request"})

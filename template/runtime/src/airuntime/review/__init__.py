@@ -1,5 +1,5 @@
 """The human review queue: results a person should look at before anyone relies on them."""
 
-from {{ package_name }}.review.queue import ReviewItem, ReviewQueue, ReviewReason
+from airuntime.review.queue import ReviewItem, ReviewQueue, ReviewReason
 
 __all__ = ["ReviewItem", "ReviewQueue", "ReviewReason"]

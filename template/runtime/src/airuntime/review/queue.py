@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from {{ package_name }}.observability.redaction import redact
+from airuntime.redaction import redact
 
 ReviewReason = Literal["low_confidence", "degraded"]
 EXCERPT_CHARS = 200

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from {{ package_name }}.prompts import PromptLoadError, PromptProblem, PromptRegistry
-from {{ package_name }}.prompts.loader import PromptSource
-{% raw %}
+from airuntime.prompts import PromptLoadError, PromptProblem, PromptRegistry
+from airuntime.prompts.loader import PromptSource
+
 MakePrompt = Callable[..., dict[str, Any]]
 WritePrompt = Callable[..., Path]
 
@@ -620,4 +620,3 @@ def test_every_bad_file_is_reported_at_once(
         ("prompts/second/1.0.0.yaml", "messages[1].template"),
     ]
     assert str(PromptLoadError(problems)).count("\n") == 1
-{%- endraw %}

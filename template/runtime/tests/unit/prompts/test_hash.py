@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
-from {{ package_name }}.prompts import PromptRegistry
-from {{ package_name }}.prompts.loader import PromptSource
-from {{ package_name }}.prompts.spec import content_hash
+from airuntime.prompts import PromptRegistry
+from airuntime.prompts.loader import PromptSource
+from airuntime.prompts.spec import content_hash
 
 MakePrompt = Callable[..., dict[str, Any]]
 WritePrompt = Callable[..., Path]

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from {{ package_name }}.prompts import PromptRegistry
-from {{ package_name }}.prompts.loader import PromptSource
-from {{ package_name }}.prompts.lock import (
+from airuntime.prompts import PromptRegistry
+from airuntime.prompts.loader import PromptSource
+from airuntime.prompts.lock import (
     PromptLockError,
     check_lock,
     read_lock,

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from {{ package_name }}.prompts import (
+from airuntime.prompts import (
+    PromptLoadError,
     PromptLookupError,
     PromptRegistry,
     clear_registry_cache,
-    get_registry,
     load_registry,
+    shared_registry,
 )
-from {{ package_name }}.prompts.loader import PromptSource
-from {{ package_name }}.settings import load_settings
+from airuntime.prompts.loader import PromptSource
 
 MakePrompt = Callable[..., dict[str, Any]]
 WritePrompt = Callable[..., Path]
@@ -138,34 +138,50 @@ def test_override_directory_replaces_same_version_and_takes_labels(
     assert registry.get("greet").version == "1.1.0"
 
 
-def test_the_packaged_library_loads_without_settings() -> None:
-    registry = load_registry()
+def test_a_library_loads_as_the_packaged_source(
+    write_prompt: WritePrompt, prompts_root: Path, make_prompt: MakePrompt
+) -> None:
+    write_prompt(make_prompt())
+    write_prompt(make_prompt("farewell", "0.1.0"))
 
-    assert {"summarize", "classify"} <= set(registry.ids)
+    registry = load_registry(prompts_root)
+
+    assert set(registry.ids) == {"farewell", "greet"}
     assert all(prompt.origin == "packaged" for prompt in registry)
 
 
-def test_get_registry_loads_once_per_override_directory(
-    write_prompt: WritePrompt,
-    prompts_root: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    make_prompt: MakePrompt,
+def test_no_source_is_an_empty_registry() -> None:
+    assert len(load_registry()) == 0
+
+
+def test_the_shared_registry_loads_once_per_set_of_sources(
+    write_prompt: WritePrompt, prompts_root: Path, tmp_path: Path, make_prompt: MakePrompt
 ) -> None:
     clear_registry_cache()
     write_prompt(make_prompt())
-    monkeypatch.setenv("PROMPTS_DIR", str(prompts_root))
+    override = tmp_path / "override"
+    override.mkdir()
 
-    first = get_registry()
-    second = get_registry(load_settings())
+    first = shared_registry(prompts_root, None)
 
-    assert first is second
-    assert first.get("greet").origin == "PROMPTS_DIR"
-    assert get_registry(load_settings(prompts_dir=None)) is not first
+    assert shared_registry(prompts_root, None) is first
+    assert first.get("greet").origin == "packaged"
+    assert shared_registry(prompts_root, override) is not first
     clear_registry_cache()
-    assert get_registry() is not first
+    assert shared_registry(prompts_root, None) is not first
 
 
-def test_an_empty_prompts_dir_setting_means_no_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROMPTS_DIR", "")
+def test_a_target_may_name_only_the_projects_providers(
+    write_prompt: WritePrompt, prompts_root: Path, make_prompt: MakePrompt
+) -> None:
+    document = make_prompt()
+    document["fallbacks"] = [{"provider": "anthropic", "name": "claude-haiku-4-5"}]
+    write_prompt(document)
 
-    assert load_settings().prompts_dir is None
+    assert load_registry(prompts_root).get("greet").fallbacks[0].provider == "anthropic"
+    with pytest.raises(PromptLoadError) as refused:
+        load_registry(prompts_root, providers=frozenset({"mock", "openai"}))
+
+    assert "'anthropic' is not one of this project's providers (mock, openai)" in str(
+        refused.value.problems[0]
+    )

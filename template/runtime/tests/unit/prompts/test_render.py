@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from {{ package_name }}.llm.types import Message
-from {{ package_name }}.prompts import (
+from airuntime.prompts import (
     PromptInputError,
     PromptRegistry,
     PromptRenderError,
     PromptTarget,
     RenderedPrompt,
 )
-from {{ package_name }}.prompts.loader import PromptSource
-{% raw %}
+from airuntime.prompts.loader import PromptSource
+from airuntime.types import Message
+
 MakePrompt = Callable[..., dict[str, Any]]
 WritePrompt = Callable[..., Path]
 RegistryWith = Callable[..., PromptRegistry]
@@ -313,4 +313,3 @@ def test_to_request_refuses_a_target_the_prompt_does_not_name(rendered: Rendered
 
     with pytest.raises(ValueError, match=r"mock/other is not a target of greet@1\.0\.0"):
         rendered.to_request(stranger)
-{%- endraw %}

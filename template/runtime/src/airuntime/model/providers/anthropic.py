@@ -28,7 +28,7 @@ from anthropic.types import Message as AnthropicMessage
 from anthropic.types import MessageParam, OutputConfigParam, RawMessageStreamEvent
 from anthropic.types import Usage as AnthropicUsage
 
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     AuthenticationError,
     ContentFilteredError,
     LLMError,
@@ -36,8 +36,8 @@ from {{ package_name }}.llm.errors import (
     ProviderTimeoutError,
     ServerError,
 )
-from {{ package_name }}.llm.providers.http_errors import error_for_status
-from {{ package_name }}.llm.types import (
+from airuntime.model.providers.http_errors import error_for_status
+from airuntime.types import (
     Chunk,
     FinishReason,
     LLMRequest,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     AuthenticationError,
     BadRequestError,
     ContentFilteredError,

@@ -24,7 +24,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletio
 from openai.types.chat.completion_create_params import ResponseFormat
 from openai.types.completion_usage import CompletionUsage
 
-from {{ package_name }}.llm.errors import (
+from airuntime.errors import (
     AuthenticationError,
     ContentFilteredError,
     LLMError,
@@ -32,8 +32,8 @@ from {{ package_name }}.llm.errors import (
     ProviderTimeoutError,
     ServerError,
 )
-from {{ package_name }}.llm.providers.http_errors import error_for_status
-from {{ package_name }}.llm.types import (
+from airuntime.model.providers.http_errors import error_for_status
+from airuntime.types import (
     Chunk,
     FinishReason,
     LLMRequest,

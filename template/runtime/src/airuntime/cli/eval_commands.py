@@ -1,10 +1,11 @@
-"""What `eval run` and `eval accept` do (evals/cli.py declares the commands and imports this
+"""What `eval run` and `eval accept` do (cli/evals.py declares the commands and imports this
 when one runs): evaluate the features on their datasets and gate on the accepted baseline;
 accept the last run's figures as the new baseline.
 
-The mock provider is used unless `--provider` names another: an evaluation should never spend
-money by accident. On the mock it uses no response cache and no day ledger, so runs are
-independent and spend nothing real.
+The project's `EvalSetup` says which features there are and how to build a system for them:
+the mock provider unless `--provider` names another (an evaluation should never spend money by
+accident), and on the mock no response cache and no day ledger, so runs are independent and
+spend nothing real.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -22,15 +24,17 @@ from typing import Any
 import typer
 from rich.progress import Progress
 
-from {{ package_name }}.cli_support import (
+from airuntime.cli.exits import ExitCode, fail
+from airuntime.cli.support import (
     exits_on_known_errors,
     global_options,
+    load_or_exit,
     progress_bar,
-    settings_or_exit,
     wants_json,
 )
-from {{ package_name }}.evals.dataset import Dataset, DatasetError, load_dataset
-from {{ package_name }}.evals.gate import (
+from airuntime.evals.dataset import Dataset, DatasetError, load_dataset
+from airuntime.evals.feature import EvalFeature
+from airuntime.evals.gate import (
     Comparison,
     Tolerances,
     accept,
@@ -38,69 +42,76 @@ from {{ package_name }}.evals.gate import (
     compare,
     load_baseline,
 )
-from {{ package_name }}.evals.report import (
+from airuntime.evals.report import (
     FeatureReport,
     compute_metrics,
     latency_histogram,
     markdown,
     write_report,
 )
-from {{ package_name }}.evals.runner import run_dataset
-from {{ package_name }}.evals.scorers import REGISTERED
-from {{ package_name }}.exits import ExitCode, fail
-from {{ package_name }}.features.catalog import FEATURES, Feature
-from {{ package_name }}.features.system import build_system
-from {{ package_name }}.observability.setup import configure_observability
-from {{ package_name }}.observability.telemetry import Telemetry
-from {{ package_name }}.prompts import get_registry
-from {{ package_name }}.settings import Settings
+from airuntime.evals.runner import run_dataset
+from airuntime.evals.scorers import REGISTERED
+from airuntime.features import FeatureSystem
+from airuntime.prompts import PromptRegistry
 
 HISTOGRAM = "eval-latency.png"
-# An offline evaluation spends nothing real: no cache (every case really runs) and no ledger.
-OFFLINE = {"cache_enabled": False, "budget_per_day_usd": None}
 
 
-def _features(names: Sequence[str] | None) -> list[Feature]:
-    unknown = [name for name in names or () if name not in FEATURES]
+@dataclass(frozen=True, slots=True)
+class EvalSetup:
+    """What the project evaluates, where its datasets and reports live, and how to build the
+    system a dataset runs on (a fresh one per dataset, queueing nothing for review)."""
+
+    features: Mapping[str, EvalFeature]
+    evals_dir: Path
+    reports_dir: Path
+    tolerances: Tolerances
+    concurrency: int
+    provider: str  # who answers: "mock" offline
+    load_registry: Callable[[], PromptRegistry]
+    build_system: Callable[[], FeatureSystem]
+    configure_observability: Callable[[], object]
+
+
+def _features(setup: EvalSetup, names: Sequence[str] | None) -> list[EvalFeature]:
+    known = setup.features
+    unknown = [name for name in names or () if name not in known]
     if unknown:
-        raise fail(
-            f"unknown feature {unknown[0]!r}: choose from {', '.join(FEATURES)}.",
-            ExitCode.BAD_INPUT,
-        )
-    return [FEATURES[name] for name in names] if names else list(FEATURES.values())
+        choices = ", ".join(known) or "none: this project has no features yet"
+        raise fail(f"unknown feature {unknown[0]!r}: choose from {choices}.", ExitCode.BAD_INPUT)
+    return [known[name] for name in names] if names else list(known.values())
 
 
-def eval_settings(provider: str | None) -> Settings:
-    chosen = provider or "mock"
-    return settings_or_exit(llm_provider=chosen, **(OFFLINE if chosen == "mock" else {}))
-
-
-def _load(settings: Settings, features: Sequence[Feature]) -> list[Dataset]:
+def _load(setup: EvalSetup, features: Sequence[EvalFeature]) -> list[Dataset]:
+    """The datasets to run; one with no cases yet is left out with a note."""
     datasets = []
     for feature in features:
-        path = settings.evals_dir / f"{feature.name}.jsonl"
+        path = setup.evals_dir / f"{feature.name}.jsonl"
         try:
-            datasets.append(load_dataset(path, feature, {**REGISTERED, **feature.scorers}))
+            dataset = load_dataset(path, feature, {**REGISTERED, **feature.scorers})
         except DatasetError as error:
             raise fail(f"bad dataset: {error}", ExitCode.BAD_INPUT) from None
+        if dataset.cases:
+            datasets.append(dataset)
+        else:
+            typer.echo(f"note: {path} has no cases yet: {feature.name} is not evaluated.", err=True)
     return datasets
 
 
 async def _evaluate(
-    settings: Settings, datasets: Sequence[Dataset], progress: Progress
+    setup: EvalSetup, registry: PromptRegistry, datasets: Sequence[Dataset], progress: Progress
 ) -> list[FeatureReport]:
     reports = []
-    provider = settings.resolved_provider()
     for dataset in datasets:
         name = dataset.feature.name
         task = progress.add_task(f"eval {name}", total=len(dataset.cases))
-        system = build_system(settings, telemetry=Telemetry(), review=False)
+        system = setup.build_system()
         started_at, started = datetime.now(UTC), time.perf_counter()
         try:
             results = await run_dataset(
                 system,
                 dataset,
-                concurrency=settings.eval_concurrency,
+                concurrency=setup.concurrency,
                 on_case_done=partial(progress.advance, task),
             )
         finally:
@@ -108,8 +119,8 @@ async def _evaluate(
         reports.append(
             FeatureReport(
                 feature=name,
-                provider=provider,
-                prompt=get_registry(settings).get(name).ref,
+                provider=setup.provider,
+                prompt=registry.get(name).ref,
                 dataset_path=str(dataset.path),
                 dataset_sha256=dataset.sha256,
                 started_at=started_at,
@@ -122,27 +133,38 @@ async def _evaluate(
 
 
 def run_command(
-    ctx: typer.Context, feature: Sequence[str] | None, *, gate: bool, as_json: bool
+    ctx: typer.Context,
+    load: Callable[[str | None], EvalSetup],
+    feature: Sequence[str] | None,
+    *,
+    gate: bool,
+    as_json: bool,
 ) -> None:
     """Run every case, write reports/eval-<feature>.json and .md (and eval-latency.png), and
     fail (exit 9) when a metric regressed beyond its tolerance from the baseline."""
-    settings = eval_settings(global_options(ctx).provider)
-    features = _features(feature)
-    datasets = _load(settings, features)
-    configure_observability(settings)
-    if settings.llm_provider == "mock":
+    setup = load_or_exit(partial(load, global_options(ctx).provider))
+    features = _features(setup, feature)
+    datasets = _load(setup, features)
+    if not datasets:
+        typer.echo(
+            f"eval: nothing to evaluate yet: add a feature to the catalog and its cases to "
+            f"{setup.evals_dir}/<feature>.jsonl."
+        )
+        return
+    setup.configure_observability()
+    if setup.provider == "mock":
         typer.echo(
             "note: evaluating offline on the mock provider (--provider NAME for a real model).",
             err=True,
         )
     with exits_on_known_errors():
-        get_registry(settings)  # bad prompt files stop here, before any case runs
+        registry = setup.load_registry()  # bad prompt files stop here, before any case runs
         with progress_bar(
             sum(len(dataset.cases) for dataset in datasets), transient=False
         ) as progress:
-            reports = asyncio.run(_evaluate(settings, datasets, progress))
-    comparisons, baseline_file, baseline = _compare(settings, reports, gate=gate)
-    written = _write(settings, reports, baseline, comparisons)
+            reports = asyncio.run(_evaluate(setup, registry, datasets, progress))
+    comparisons, baseline_file, baseline = _compare(setup, reports, gate=gate)
+    written = _write(setup, reports, baseline, comparisons)
     if wants_json(ctx, as_json):
         typer.echo(json.dumps(_summary(reports, comparisons), indent=2))
     else:
@@ -157,18 +179,14 @@ def run_command(
 
 
 def _compare(
-    settings: Settings, reports: Sequence[FeatureReport], *, gate: bool
+    setup: EvalSetup, reports: Sequence[FeatureReport], *, gate: bool
 ) -> tuple[list[Comparison], Path, dict[str, Any] | None]:
-    path = baseline_path(settings.evals_dir, reports[0].provider)
+    path = baseline_path(setup.evals_dir, reports[0].provider)
     try:
         baseline = load_baseline(path)
     except ValueError as error:
         raise fail(f"cannot read the baseline: {error}.", ExitCode.BAD_INPUT) from None
-    tolerances = Tolerances(
-        rate=settings.eval_tolerance,
-        cost=settings.eval_cost_tolerance,
-        latency=settings.eval_latency_tolerance,
-    )
+    tolerances = setup.tolerances
     comparisons = []
     if gate and baseline is not None:
         for report in reports:
@@ -188,7 +206,7 @@ def _regressed(comparisons: Sequence[Comparison], feature: str) -> set[str]:
 
 
 def _write(
-    settings: Settings,
+    setup: EvalSetup,
     reports: Sequence[FeatureReport],
     baseline: dict[str, Any] | None,
     comparisons: Sequence[Comparison],
@@ -197,8 +215,8 @@ def _write(
     for report in reports:
         entry = (baseline or {}).get("features", {}).get(report.feature, {})
         table = markdown(report, entry.get("metrics"), _regressed(comparisons, report.feature))
-        written += write_report(report, settings.reports_dir, table)
-    image = latency_histogram(reports, settings.reports_dir / HISTOGRAM)
+        written += write_report(report, setup.reports_dir, table)
+    image = latency_histogram(reports, setup.reports_dir / HISTOGRAM)
     if image is None:
         typer.echo(
             "note: no latency histogram: matplotlib is not installed (uv sync --group evals).",
@@ -267,15 +285,18 @@ def _read_report(path: Path) -> dict[str, Any]:
     return data
 
 
-def accept_command(feature: Sequence[str] | None) -> None:
+def accept_command(load: Callable[[str | None], EvalSetup], feature: Sequence[str] | None) -> None:
     """Accept the last run's figures (reports/eval-<feature>.json) as the baseline of their
     provider, after reviewing them."""
-    settings = settings_or_exit()
-    features = _features(feature)
+    setup = load_or_exit(partial(load, None))
+    features = _features(setup, feature)
+    if not features:
+        typer.echo("eval: nothing to accept: this project has no features to evaluate yet.")
+        return
     reports = []
     for chosen in features:
-        data = _read_report(settings.reports_dir / f"eval-{chosen.name}.json")
-        dataset = settings.evals_dir / f"{chosen.name}.jsonl"
+        data = _read_report(setup.reports_dir / f"eval-{chosen.name}.json")
+        dataset = setup.evals_dir / f"{chosen.name}.jsonl"
         try:
             reports.append(_report_from_json(data))
         except (KeyError, TypeError, ValueError):
@@ -295,7 +316,7 @@ def accept_command(feature: Sequence[str] | None) -> None:
             "run the evaluation again for one provider.",
             ExitCode.BAD_INPUT,
         )
-    path = baseline_path(settings.evals_dir, reports[0].provider)
+    path = baseline_path(setup.evals_dir, reports[0].provider)
     try:
         existing = load_baseline(path)
     except ValueError as error:

@@ -1,0 +1,1 @@
+"""Command-line building blocks a project composes into its CLI (typer)."""

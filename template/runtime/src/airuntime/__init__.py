@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         TerminalError,
         parse_retry_after,
     )
+    from airuntime.evals.dataset import Dataset, DatasetError, EvalCase, load_dataset
     from airuntime.evals.feature import CustomScorer, EvalFeature
     from airuntime.evals.gate import Tolerances
     from airuntime.evals.scorers import register_scorer
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
         build_mock,
         build_provider,
     )
-    from airuntime.model.mock import MockLLM, MockScriptExhaustedError, Rule
+    from airuntime.model.mock import MockLLM, MockScriptExhaustedError, Reply, Rule, Step
     from airuntime.model.mock_faults import (
         Fault,
         FaultKind,
@@ -111,6 +112,7 @@ if TYPE_CHECKING:
         load_registry,
         shared_registry,
     )
+    from airuntime.prompts.lock import check_lock, write_lock
     from airuntime.redaction import redact
     from airuntime.resilience.assembly import (
         BudgetConfig,
@@ -193,7 +195,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "strip_control_characters",
     ),
     "model.client": ("LLMClient",),
-    "model.mock": ("MockLLM", "MockScriptExhaustedError", "Rule"),
+    "model.mock": ("MockLLM", "MockScriptExhaustedError", "Reply", "Rule", "Step"),
     "model.mock_faults": (
         "Fault",
         "FaultKind",
@@ -215,6 +217,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "observability.metrics": ("MetricsRegistry",),
     "observability.setup": ("configure_observability", "log_format_for"),
     "observability.telemetry": ("Telemetry",),
+    "prompts.lock": ("check_lock", "write_lock"),
     "prompts": (
         "KNOWN_PROVIDERS",
         "ModelParams",
@@ -262,6 +265,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "evals.feature": ("CustomScorer", "EvalFeature"),
     "evals.gate": ("Tolerances",),
     "evals.scorers": ("register_scorer",),
+    "evals.dataset": ("Dataset", "DatasetError", "EvalCase", "load_dataset"),
     "cli.exits": ("ExitCode", "fail"),
     "cli.support": (
         "STDIN",
@@ -313,6 +317,9 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ContextLengthExceededError",
     "CustomScorer",
     "DailyLedger",
+    "Dataset",
+    "DatasetError",
+    "EvalCase",
     "EvalFeature",
     "EvalSetup",
     "ExitCode",
@@ -364,6 +371,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "RateLimitedError",
     "RecordingObserver",
     "RenderedPrompt",
+    "Reply",
     "ResilienceConfig",
     "ResilientClient",
     "ResilientRunner",
@@ -377,6 +385,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "Rule",
     "ServerError",
     "StackConfig",
+    "Step",
     "StructuredGenerator",
     "StructuredOutputError",
     "TargetFailure",
@@ -390,6 +399,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "build_mock",
     "build_provider",
     "build_resilient_client",
+    "check_lock",
     "clean_labels",
     "clean_text",
     "clear_registry_cache",
@@ -405,6 +415,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "global_options",
     "item_row",
     "lead",
+    "load_dataset",
     "load_or_exit",
     "load_registry",
     "log_format_for",
@@ -435,6 +446,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "wants_json",
     "word_count",
     "words",
+    "write_lock",
 ]
 
 

@@ -6,12 +6,19 @@ the error taxonomy with the right `retryable` flag, after exactly one HTTP reque
 
 from __future__ import annotations
 
+import pytest
+
+# The adapter needs its vendor's SDK, an extra a project installs only when it chose the vendor.
+pytest.importorskip(
+    "anthropic",
+    reason="the anthropic extra is not installed: this project did not choose Anthropic",
+)
+
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
-import pytest
 
 from airuntime.errors import (
     AuthenticationError,

@@ -123,6 +123,8 @@ def discover(source: PromptSource) -> tuple[list[PromptFileRef], list[PromptProb
     root = source.root
     root_display = display_path(root)  # once: resolving a path per file is slow
     if not root.is_dir():
+        if source.origin == PACKAGED_ORIGIN:
+            return found, problems  # a project with no prompt files yet
         problems.append(
             PromptProblem(
                 root_display,

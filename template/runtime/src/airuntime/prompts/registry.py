@@ -8,7 +8,6 @@ moves there from the packaged versions; within one source a version or a label a
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -188,7 +187,10 @@ def load_registry(
     return PromptRegistry.load(sources, providers=providers)
 
 
-@functools.lru_cache(maxsize=8)
+_SHARED: dict[tuple[str | None, Path | None, frozenset[str]], PromptRegistry] = {}
+_SHARED_KEPT = 8
+
+
 def shared_registry(
     library: Traversable | None,
     prompts_dir: Path | None,
@@ -196,9 +198,16 @@ def shared_registry(
 ) -> PromptRegistry:
     """The process-wide registry of these sources: loaded and checked on first use, then
     reused. Load it at start-up so a bad prompt file stops the program before any request."""
-    return load_registry(library, prompts_dir, providers=providers)
+    key = (None if library is None else str(library), prompts_dir, providers)
+    registry = _SHARED.get(key)
+    if registry is None:
+        registry = load_registry(library, prompts_dir, providers=providers)
+        if len(_SHARED) >= _SHARED_KEPT:
+            _SHARED.clear()
+        _SHARED[key] = registry
+    return registry
 
 
 def clear_registry_cache() -> None:
     """Forget loaded registries (tests, or after changing prompt files in a running process)."""
-    shared_registry.cache_clear()
+    _SHARED.clear()

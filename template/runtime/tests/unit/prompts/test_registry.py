@@ -154,6 +154,16 @@ def test_no_source_is_an_empty_registry() -> None:
     assert len(load_registry()) == 0
 
 
+def test_a_missing_library_is_a_project_without_prompts_but_a_missing_override_is_an_error(
+    tmp_path: Path,
+) -> None:
+    assert len(load_registry(tmp_path / "library")) == 0
+    with pytest.raises(PromptLoadError) as refused:
+        load_registry(tmp_path / "library", tmp_path / "override")
+
+    assert "the PROMPTS_DIR directory does not exist" in str(refused.value.problems[0])
+
+
 def test_the_shared_registry_loads_once_per_set_of_sources(
     write_prompt: WritePrompt, prompts_root: Path, tmp_path: Path, make_prompt: MakePrompt
 ) -> None:

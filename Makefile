@@ -67,7 +67,7 @@ demo: sync ## Render a project with the default answers into build/, then its ma
 	@echo "Demo project ready in $(DEMO_DIR): cd $(DEMO_DIR) && make help"
 
 .PHONY: bench
-bench: sync ## Benchmarks: copier copy vs its floor, copy to green, the fast tier (reports/)
+bench: sync ## Benchmarks against issue 12's targets: copy to green, validate again, test-unit, user lines, fast tier, runtime overhead (reports/)
 	uv run --frozen python benchmarks/bench_template.py $(BENCH_ARGS)
 
 .PHONY: bench-full

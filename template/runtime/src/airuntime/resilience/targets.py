@@ -22,11 +22,11 @@ def parse_targets(
     targets: list[ModelTarget] = []
     for entry in filter(None, (part.strip() for part in spec.split(","))):
         provider, separator, model = (part.strip() for part in entry.partition(":"))
-        if not (separator and provider and model) or ":" in (model[0], model[-1]):
-            raise ValueError(f"{entry!r} is not provider:model (e.g. openai:gpt-4.1-mini)")
-        if providers is not None and provider not in providers:
+        if separator and providers is not None and provider not in providers:
             known = ", ".join(sorted(providers))
             raise ValueError(f"{entry!r} names the unknown provider {provider!r}: use {known}")
+        if not (separator and provider and model) or ":" in (model[0], model[-1]):
+            raise ValueError(f"{entry!r} is not provider:model (e.g. openai:gpt-4.1-mini)")
         targets.append(ModelTarget(provider=provider, model=model))
     return tuple(targets)
 

@@ -427,6 +427,30 @@ def test_without_features_there_is_nothing_to_evaluate_or_accept(project: Projec
     assert (project.configured, project.systems) == (0, 0)
 
 
+def test_a_dataset_with_no_cases_yet_is_left_out_with_a_note(project: Project) -> None:
+    (project.evals / "summarize.jsonl").write_text("\n", encoding="utf-8")
+
+    result = project.run("eval", "run", "--no-gate")
+
+    assert result.code == 0, result
+    assert result.stderr[0] == (
+        f"note: {project.evals / 'summarize.jsonl'} has no cases yet: summarize is not evaluated."
+    )
+    assert "## summarize" not in result.stdout
+    assert result.stdout.startswith("## classify: 4 cases")
+    assert project.systems == 1
+
+
+def test_with_no_cases_anywhere_there_is_nothing_to_evaluate(project: Project) -> None:
+    (project.evals / "classify.jsonl").write_text("", encoding="utf-8")
+
+    result = project.run("eval", "run", "-f", "classify")
+
+    assert result.code == 0, result
+    assert result.stdout.startswith("eval: nothing to evaluate yet: ")
+    assert project.systems == 0
+
+
 # -- one exit code and one line per failure -------------------------------------------------
 
 

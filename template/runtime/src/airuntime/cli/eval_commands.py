@@ -87,14 +87,14 @@ def _load(setup: EvalSetup, features: Sequence[EvalFeature]) -> list[Dataset]:
     datasets = []
     for feature in features:
         path = setup.evals_dir / f"{feature.name}.jsonl"
+        # load_dataset refuses a file without cases; for `eval run` it only means "not yet".
+        if path.is_file() and not path.read_bytes().strip():
+            typer.echo(f"note: {path} has no cases yet: {feature.name} is not evaluated.", err=True)
+            continue
         try:
-            dataset = load_dataset(path, feature, {**REGISTERED, **feature.scorers})
+            datasets.append(load_dataset(path, feature, {**REGISTERED, **feature.scorers}))
         except DatasetError as error:
             raise fail(f"bad dataset: {error}", ExitCode.BAD_INPUT) from None
-        if dataset.cases:
-            datasets.append(dataset)
-        else:
-            typer.echo(f"note: {path} has no cases yet: {feature.name} is not evaluated.", err=True)
     return datasets
 
 

@@ -121,7 +121,7 @@ def answer(request: LLMRequest, text: str) -> LLMResponse:
     return LLMResponse(text=text, model=request.model, provider="mock", usage=USAGE)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def quiet_logs() -> None:
     """The features' telemetry logs nothing below ERROR (every attempt would be a line)."""
     configure_logging(level="ERROR")
@@ -148,7 +148,7 @@ def mock_answer() -> Callable[[LLMRequest], Reply]:
 
 
 @pytest.fixture
-def build_system() -> Callable[[MockLLM], FeatureSystem]:
+def build_system(quiet_logs: None) -> Callable[[MockLLM], FeatureSystem]:
     """The features' runtime with every provider served by `mock`: two attempts per target,
     no cache and no day ledger (as an offline evaluation), backoff on a fake clock."""
 

@@ -36,6 +36,9 @@ from airuntime.types import LLMRequest, LLMResponse, Message, ModelTarget, Usage
 needs_openai = pytest.mark.skipif(
     importlib.util.find_spec("openai") is None, reason="the openai extra is not installed"
 )
+needs_anthropic = pytest.mark.skipif(
+    importlib.util.find_spec("anthropic") is None, reason="the anthropic extra is not installed"
+)
 PRIMARY = ModelTarget(provider="mock", model="model-a")
 BACKUP = ModelTarget(provider="mock", model="model-b")
 USAGE = Usage(input_tokens=1000, output_tokens=500)
@@ -131,6 +134,22 @@ async def test_a_fallback_to_a_provider_without_a_key_is_skipped_as_not_configur
         ("anthropic/claude-haiku-4-5", 0, "not_configured"),
     ]
     assert len(down.requests) == 3
+
+
+@needs_openai
+@needs_anthropic
+async def test_online_a_fallback_provider_with_its_key_has_a_client_too() -> None:
+    from airuntime.model.providers.anthropic import AnthropicClient
+
+    providers = provider_clients(
+        "openai",
+        [ProviderConfig("openai", api_key="sk-1"), ProviderConfig("anthropic", api_key="sk-ant")],
+    )
+
+    assert set(providers.clients) == {"mock", "openai", "anthropic"}
+    assert isinstance(providers.clients["anthropic"], AnthropicClient)
+    for client in providers.clients.values():
+        await client.aclose()
 
 
 def test_an_unknown_default_provider_lists_the_configured_ones() -> None:

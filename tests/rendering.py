@@ -256,6 +256,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "tests/unit/__init__.py",
         "tests/unit/prompts/__init__.py",
         "tests/unit/prompts/test_library.py",
+        "tests/unit/test_concurrent_runs.py",
         "tests/unit/test_env_example.py",
         "tests/unit/test_init_git.py",
         "tests/unit/test_settings.py",
@@ -282,7 +283,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files.add("tests/integration/test_llm_providers.py")
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
-        files |= {".github/workflows/template-update.yml"}
+        files |= {".github/workflows/template-update.yml", ".github/workflows/runtime.yml"}
     return files
 
 

@@ -40,6 +40,9 @@ def test_an_empty_spec_is_no_fallback(spec: str) -> None:
         (":gpt-5", ":gpt-5"),
         ("openai:", "openai:"),
         ("openai: ", "openai:"),  # the entry is stripped before it is named
+        ("garbage::", "garbage::"),
+        ("openai::gpt-5", "openai::gpt-5"),  # a model name may not begin with a colon
+        ("openai:gpt-5:", "openai:gpt-5:"),  # nor end with one
     ],
 )
 def test_an_entry_that_is_not_provider_model_is_named(spec: str, bad: str) -> None:
@@ -47,6 +50,21 @@ def test_an_entry_that_is_not_provider_model_is_named(spec: str, bad: str) -> No
 
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         parse_targets(spec)
+
+
+def test_with_the_known_providers_a_target_naming_another_is_refused() -> None:
+    known = ["openai", "mock", "anthropic"]
+    message = "'garbage:m' names the unknown provider 'garbage': use anthropic, mock, openai"
+
+    assert parse_targets(" mock : m , openai:gpt-5", providers=known) == (
+        ModelTarget(provider="mock", model="m"),
+        ModelTarget(provider="openai", model="gpt-5"),
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        parse_targets("openai:gpt-5,garbage:m", providers=known)
+    # Without a colon the entry is not a target at all, whatever the providers.
+    with pytest.raises(ValueError, match=r"^'garbage' is not provider:model"):
+        parse_targets("garbage", providers=known)
 
 
 def test_error_kinds_are_the_maskable_terminal_kinds() -> None:

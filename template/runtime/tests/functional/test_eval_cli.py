@@ -500,6 +500,20 @@ def test_a_baseline_that_is_not_one_is_bad_input(project: Project) -> None:
     assert (accepted.code, accepted.stderr) == (ExitCode.BAD_INPUT, [message])
 
 
+def test_a_baseline_that_is_not_json_is_named(project: Project) -> None:
+    project.run("eval", "run", "-f", "classify")
+    project.baseline().parent.mkdir(parents=True)
+    project.baseline().write_text("{broken", encoding="utf-8")
+
+    ran = project.run("eval", "run", "-f", "classify")
+
+    assert ran.code == ExitCode.BAD_INPUT
+    assert ran.stderr[-1] == (
+        f"error: cannot read the baseline: {project.baseline()} is not JSON "
+        "(Expecting property name enclosed in double quotes at line 1)."
+    )
+
+
 @pytest.mark.parametrize("command", ["run", "accept"])
 def test_bad_configuration_stops_eval_with_its_one_line(project: Project, command: str) -> None:
     project.broken = "invalid configuration: EVAL_CONCURRENCY must be at least 1"
@@ -583,13 +597,13 @@ def test_accept_refuses_reports_of_different_providers(project: Project) -> None
         ("[1, 2]", "{path} is not an evaluation report."),
         (
             '{"feature": "classify"}',
-            "reports/eval-classify.json is not an evaluation report: run make eval.",
+            "{path} is not an evaluation report: run the evaluation again (make eval).",
         ),
         (
             '{"feature": "classify", "provider": "mock", "prompt": "classify@1.0.0", '
             '"dataset": {"path": "x", "sha256": "y"}, "started_at": "yesterday", '
             '"duration_s": 1, "metrics": {}}',
-            "reports/eval-classify.json is not an evaluation report: run make eval.",
+            "{path} is not an evaluation report: run the evaluation again (make eval).",
         ),
     ],
 )

@@ -141,6 +141,11 @@ def test_an_unknown_provider_is_a_configuration_error_listing_the_known_ones(nam
     assert PROVIDERS == ("mock", "openai", "anthropic")
 
 
+def test_the_mock_is_not_built_from_a_provider_config() -> None:
+    with pytest.raises(ConfigurationError, match=r"build it with build_mock\(MockConfig"):
+        build_provider(ProviderConfig("mock"))
+
+
 async def test_the_default_mock_answers_without_faults_and_keeps_the_latest_requests() -> None:
     mock = build_mock()
 

@@ -295,13 +295,14 @@ def accept_command(load: Callable[[str | None], EvalSetup], feature: Sequence[st
         return
     reports = []
     for chosen in features:
-        data = _read_report(setup.reports_dir / f"eval-{chosen.name}.json")
+        report_path = setup.reports_dir / f"eval-{chosen.name}.json"
+        data = _read_report(report_path)
         dataset = setup.evals_dir / f"{chosen.name}.jsonl"
         try:
             reports.append(_report_from_json(data))
         except (KeyError, TypeError, ValueError):
             raise fail(
-                f"reports/eval-{chosen.name}.json is not an evaluation report: run make eval.",
+                f"{report_path} is not an evaluation report: run the evaluation again (make eval).",
                 ExitCode.BAD_INPUT,
             ) from None
         if not dataset.is_file() or _sha256(dataset) != reports[-1].dataset_sha256:

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "author_email": "ai-platform@example.com",
     "python_version": "3.12",
     "llm_providers": ["openai"],
+    "include_examples": True,
     "license": "MIT",
     "ci": "github",
 }
@@ -66,6 +67,11 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "llm_providers": [],
         "license": "Proprietary",
         "ci": "none",
+    },
+    "no-examples": {
+        "project_name": "Bare Bones",
+        "llm_providers": ["openai", "anthropic"],
+        "include_examples": False,
     },
 }
 
@@ -169,31 +175,44 @@ FEATURE_SAMPLES = (
     "release-notes.txt",
     "tickets.jsonl",
 )
+RUNTIME_DIR = REPO_ROOT / "template" / "runtime"
+
+
+def runtime_files() -> set[str]:
+    """The runtime as the template holds it (tracked and new files): copied verbatim."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", "--", "."],
+        cwd=RUNTIME_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listed.returncode == 0 and listed.stdout:
+        names = [name for name in listed.stdout.split("\0") if name]
+        return {f"runtime/{name}" for name in names if (RUNTIME_DIR / name).is_file()}
+    return {
+        "runtime/" + path.relative_to(RUNTIME_DIR).as_posix()
+        for path in RUNTIME_DIR.rglob("*")
+        if path.is_file()
+    }
 
 
 def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
-    """Generated files that hold Jinja2 syntax on purpose: prompt templates and their tests.
-
-    The check for Copier leftovers skips general markers in these files and looks instead
-    for any template question or Copier variable left unrendered.
-    """
+    """Generated files that hold Jinja2 syntax on purpose: prompt templates, their tests and
+    the vendored runtime (whose prompt engine is Jinja). The check for Copier leftovers skips
+    general markers in these files and looks instead for any template question or Copier
+    variable left unrendered."""
     package = f"src/{answers['package_name']}"
-    return {
-        *(f"{package}/prompts/library/{prompt}/1.0.0.yaml" for prompt in EXAMPLE_PROMPTS),
-        f"{package}/prompts/README.md",
-        "benchmarks/bench_prompts.py",
-        "tests/unit/prompts/conftest.py",
-        "tests/unit/prompts/test_files.py",
-        "tests/unit/prompts/test_library.py",
-        "tests/unit/prompts/test_render.py",
-        "tests/functional/test_prompts_cli.py",
-        "tests/functional/test_structured_output.py",
-        "tests/functional/test_observability.py",
-        "tests/functional/test_eval_cli.py",
-        "tests/functional/test_features.py",
-        "tests/unit/test_guardrails.py",
-        "evals/summarize.jsonl",  # a template-injection case
-    }
+    files = {f"{package}/prompts/README.md", *runtime_files()}
+    if answers["include_examples"]:
+        files |= {
+            *(f"{package}/prompts/library/{prompt}/1.0.0.yaml" for prompt in EXAMPLE_PROMPTS),
+            "tests/unit/prompts/test_library.py",
+            "tests/functional/test_eval_cli.py",
+            "tests/functional/test_features.py",
+            "evals/summarize.jsonl",  # a template-injection case
+        }
+    return files
 
 
 def expected_files(answers: Mapping[str, Any]) -> set[str]:
@@ -213,163 +232,58 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         "scripts/init_git.py",
         f"{package}/__init__.py",
         f"{package}/__main__.py",
-        f"{package}/ask.py",
         f"{package}/cli.py",
-        f"{package}/cli_support.py",
-        f"{package}/exits.py",
-        f"{package}/guardrails.py",
-        f"{package}/review/__init__.py",
-        f"{package}/review/cli.py",
-        f"{package}/review/queue.py",
-        *(
-            f"{package}/features/{module}.py"
-            for module in (
-                "__init__",
-                "catalog",
-                "classify",
-                "cli",
-                "commands",
-                "demo",
-                "extractive",
-                "offline",
-                "options",
-                "summarize",
-                "system",
-            )
-        ),
-        *(f"{package}/features/samples/{sample}" for sample in FEATURE_SAMPLES),
-        *(
-            f"{package}/evals/{module}.py"
-            for module in (
-                "__init__",
-                "cli",
-                "commands",
-                "dataset",
-                "gate",
-                "report",
-                "runner",
-                "scorers",
-            )
-        ),
-        "evals/summarize.jsonl",
-        "evals/classify.jsonl",
-        "evals/baselines/mock.json",
-        f"{package}/llm/__init__.py",
-        f"{package}/llm/accounting.py",
-        f"{package}/llm/breaker.py",
-        f"{package}/llm/budget.py",
-        f"{package}/llm/cache.py",
-        f"{package}/llm/chain.py",
-        f"{package}/llm/client.py",
-        f"{package}/llm/errors.py",
-        f"{package}/llm/events.py",
-        f"{package}/llm/factory.py",
-        f"{package}/llm/limits.py",
-        f"{package}/llm/mock.py",
-        f"{package}/llm/mock_faults.py",
-        f"{package}/llm/prices.toml",
-        f"{package}/llm/pricing.py",
-        f"{package}/llm/resilience.py",
-        f"{package}/llm/retry.py",
-        f"{package}/llm/runtime.py",
-        f"{package}/llm/schema_instance.py",
-        f"{package}/llm/streaming.py",
-        f"{package}/llm/structured.py",
-        f"{package}/llm/targets.py",
-        f"{package}/llm/testing.py",
-        f"{package}/llm/types.py",
-        f"{package}/observability/__init__.py",
-        f"{package}/observability/cli.py",
-        f"{package}/observability/histogram.py",
-        f"{package}/observability/logs.py",
-        f"{package}/observability/metrics.py",
-        f"{package}/observability/otel.py",
-        f"{package}/observability/redaction.py",
-        f"{package}/observability/setup.py",
-        f"{package}/observability/telemetry.py",
         f"{package}/py.typed",
         f"{package}/settings.py",
+        f"{package}/wiring.py",
+        f"{package}/features/__init__.py",
+        f"{package}/features/catalog.py",
         f"{package}/prompts/README.md",
-        f"{package}/prompts/__init__.py",
-        f"{package}/prompts/cli.py",
-        f"{package}/prompts/errors.py",
-        f"{package}/prompts/loader.py",
-        f"{package}/prompts/lock.py",
-        f"{package}/prompts/prompt.py",
-        f"{package}/prompts/registry.py",
-        f"{package}/prompts/rendered.py",
-        f"{package}/prompts/schemas.py",
-        f"{package}/prompts/spec.py",
-        *(f"{package}/prompts/library/{prompt}/1.0.0.yaml" for prompt in EXAMPLE_PROMPTS),
+        "evals/README.md",
         "prompts.lock",
-        "benchmarks/bench_prompts.py",
-        "benchmarks/bench_runtime.py",
         "tests/__init__.py",
         "tests/conftest.py",
         "tests/functional/__init__.py",
-        "tests/functional/test_bench_prompts.py",
-        "tests/functional/test_eval_cli.py",
-        "tests/functional/test_feature_cli.py",
-        "tests/functional/test_features.py",
-        "tests/functional/test_bench_runtime.py",
-        "tests/functional/test_fault_matrix.py",
-        "tests/functional/test_observability.py",
-        "tests/functional/test_resilience_load.py",
-        "tests/functional/test_structured_output.py",
         "tests/functional/test_ask_cli.py",
         "tests/functional/test_cli.py",
-        "tests/functional/test_prompts_cli.py",
+        "tests/functional/test_eval_cli.py",
         "tests/functional/test_init_git.py",
-        "tests/functional/test_llm_factory.py",
         "tests/functional/test_network_guard.py",
         "tests/functional/test_startup.py",
+        "tests/functional/test_wiring.py",
         "tests/integration/__init__.py",
         "tests/integration/test_entry_points.py",
         "tests/unit/__init__.py",
         "tests/unit/prompts/__init__.py",
-        "tests/unit/prompts/conftest.py",
-        "tests/unit/prompts/test_files.py",
-        "tests/unit/prompts/test_hash.py",
         "tests/unit/prompts/test_library.py",
-        "tests/unit/prompts/test_lock.py",
-        "tests/unit/prompts/test_registry.py",
-        "tests/unit/prompts/test_render.py",
-        "tests/unit/test_breaker.py",
-        "tests/unit/test_budget.py",
+        "tests/unit/test_concurrent_runs.py",
         "tests/unit/test_env_example.py",
-        "tests/unit/test_eval_dataset.py",
-        "tests/unit/test_eval_gate.py",
-        "tests/unit/test_eval_scorers.py",
-        "tests/unit/test_extractive.py",
-        "tests/unit/test_guardrails.py",
-        "tests/unit/test_offline_responders.py",
-        "tests/unit/test_review_queue.py",
-        "tests/unit/test_histogram.py",
         "tests/unit/test_init_git.py",
-        "tests/unit/test_limits.py",
-        "tests/unit/test_llm_errors.py",
-        "tests/unit/test_llm_mock.py",
-        "tests/unit/test_llm_mock_faults.py",
-        "tests/unit/test_llm_types.py",
-        "tests/unit/test_pricing.py",
-        "tests/unit/test_redaction.py",
-        "tests/unit/test_response_cache.py",
-        "tests/unit/test_retry_policy.py",
-        "tests/unit/test_schema_instance.py",
         "tests/unit/test_settings.py",
+        *runtime_files(),
     }
-    providers = answers["llm_providers"]
-    if providers:
+    if answers["include_examples"]:
         files |= {
-            f"{package}/llm/providers/__init__.py",
-            f"{package}/llm/providers/http_errors.py",
-            "tests/integration/test_llm_providers.py",
+            *(
+                f"{package}/features/{module}.py"
+                for module in ("classify", "cli", "commands", "demo", "offline", "options")
+            ),
+            f"{package}/features/summarize.py",
+            *(f"{package}/features/samples/{sample}" for sample in FEATURE_SAMPLES),
+            *(f"{package}/prompts/library/{prompt}/1.0.0.yaml" for prompt in EXAMPLE_PROMPTS),
+            "evals/summarize.jsonl",
+            "evals/classify.jsonl",
+            "evals/baselines/mock.json",
+            "tests/functional/test_feature_cli.py",
+            "tests/functional/test_features.py",
+            "tests/unit/test_eval_datasets.py",
+            "tests/unit/test_offline_responders.py",
         }
-    for provider in providers:
-        files |= {f"{package}/llm/providers/{provider}.py", f"tests/unit/test_llm_{provider}.py"}
+    if answers["llm_providers"]:
+        files.add("tests/integration/test_llm_providers.py")
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
-        files |= {".github/workflows/template-update.yml"}
+        files |= {".github/workflows/template-update.yml", ".github/workflows/runtime.yml"}
     return files
 
 

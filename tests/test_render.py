@@ -27,6 +27,7 @@ from tests.rendering import (
 QUESTION_VALUES: dict[str, list[Any]] = {
     "python_version": ["3.11", "3.12", "3.13"],
     "llm_providers": [["openai"], ["anthropic"], ["openai", "anthropic"], []],
+    "include_examples": [True, False],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "ci": ["github", "none"],
 }
@@ -109,7 +110,7 @@ def test_example_prompts_target_only_the_chosen_providers_and_match_the_lock(
     library = root / "src" / answers["package_name"] / "prompts" / "library"
     locked = tomllib.loads((root / "prompts.lock").read_text())["prompts"]
     expected = {}
-    for prompt in EXAMPLE_PROMPTS:
+    for prompt in EXAMPLE_PROMPTS if answers["include_examples"] else ():
         document = yaml.safe_load((library / prompt / "1.0.0.yaml").read_text())
         providers = [document["model"]["provider"]]
         providers += [fallback["provider"] for fallback in document["fallbacks"]]
@@ -177,16 +178,15 @@ def test_answers_shape_the_project(
     ]
     assert (root / ".python-version").read_text() == f"{answers['python_version']}\n"
     assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
-    dependencies = {
-        re.split(r"[<>=!~\[; ]", spec, maxsplit=1)[0]
-        for spec in pyproject["project"]["dependencies"]
-    }
-    assert ("httpx2" in dependencies) is bool(answers["llm_providers"])
+    dependencies = pyproject["project"]["dependencies"]
+    runtime = [spec for spec in dependencies if spec.startswith("airuntime")]
+    extras = sorted(answers["llm_providers"])
+    assert runtime == [f"airuntime[{','.join(extras)}]" if extras else "airuntime"]
+    assert pyproject["tool"]["uv"]["sources"]["airuntime"] == {"path": "runtime", "editable": True}
     for provider in ("openai", "anthropic"):
         chosen = provider in answers["llm_providers"]
         assert (f"{provider}_api_key" in settings) is chosen
         assert (f"{provider.upper()}_API_KEY=" in env_example) is chosen
-        assert (provider in dependencies) is chosen
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -55,3 +56,20 @@ def test_hooks_use_only_the_standard_library() -> None:
     for hook in [*(REPO_ROOT / "hooks").glob("*.py"), REPO_ROOT / "template/scripts/init_git.py"]:
         imported = re.findall(r"^(?:from|import) (\w+)", hook.read_text(), flags=re.MULTILINE)
         assert set(imported) <= allowed, f"{hook.name} imports {set(imported) - allowed}"
+
+
+def test_the_runtime_is_versioned_with_the_template() -> None:
+    """A project's runtime/ is the runtime of the template version it records."""
+    template = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    runtime = REPO_ROOT / "template" / "runtime"
+    distribution = tomllib.loads((runtime / "pyproject.toml").read_text())["project"]["version"]
+    api = re.search(
+        r'^__version__ = "(.+)"$',
+        (runtime / "src" / "airuntime" / "__init__.py").read_text(),
+        flags=re.MULTILINE,
+    )
+
+    assert api is not None
+    assert template == distribution == api.group(1)
+    changelog = (REPO_ROOT / "CHANGELOG.md").read_text()
+    assert f"## [{template}] - " in changelog, f"CHANGELOG.md has no section for {template}"

@@ -61,6 +61,8 @@ class StackConfig:
     tokens_per_minute: int | None = None
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     prices_file: Path | None = None  # None: the packaged price table
+    # A price source of your own (a table built in code): used instead of any file.
+    prices: PriceTable | None = None
     cache: CacheConfig | None = field(default_factory=CacheConfig)  # None: no cache
     fallbacks: tuple[ModelTarget, ...] = ()
 
@@ -136,7 +138,7 @@ def build_resilient_client(
 ) -> ResilientClient:
     """The resilient client this configuration describes. Bad configuration: a one-line
     ConfigurationError, before anything is called."""
-    pricing = load_prices(config.prices_file)
+    pricing = config.prices if config.prices is not None else load_prices(config.prices_file)
     cache = None
     if config.cache is not None:
         cache = ResponseCache(config.cache.path, ttl_seconds=config.cache.ttl_seconds)

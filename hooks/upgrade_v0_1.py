@@ -279,23 +279,27 @@ directory cannot break `make validate-branch`; it is only here for you to port f
 Import the runtime only through its public API (`from airuntime import RetryPolicy`): the
 project's import-linter contract refuses `airuntime.<module>` imports. In order of preference:
 
-1. **Configuration.** Most of v0.1.0's constants are settings now (retries, breakers, limits,
+1. **Configuration.** Many of the runtime's knobs are settings (retries, breakers, limits,
    budgets, prices, cache, fallbacks, mock faults): set them in `.env`, or change a default in
-   `src/{package}/settings.py`; `wiring.py` passes them to the runtime.
+   `src/{package}/settings.py`; `wiring.py` hands them to the runtime.
 2. **Your own code in the shell.** Subclass or wrap the runtime's class in a module of yours
-   under `src/{package}/` (a retry policy, a provider client, a scorer...) and hand it over in
+   under `src/{package}/` (a provider client, a price table, a scorer...) and hand it over in
    `src/{package}/wiring.py`, which builds every runtime object the commands use.
-3. **An observer.** For logging, metrics or tracing, implement `airuntime.Observer` and pass it
-   as `observer=` to `wiring.build_system` / `wiring.resilient_client`.
+   `runtime/README.md` ("Extending it without editing it") shows each extension point.
+3. **An observer.** For logging, metrics or tracing, subclass `airuntime.Telemetry` (or
+   implement `airuntime.Observer`) and pass it as `observer=` to `wiring.build_system` or
+   `wiring.resilient_client`.
 4. **The vendored runtime itself.** Edit `runtime/src/airuntime/...`. `copier update` merges
-   your edit with the template's next version like any other file (conflicts show inline), but
-   the runtime is outside the project's format, lint and coverage gates: run `make test-runtime`
-   after the change.
+   your edit with the template's next versions like any template file, but the runtime is
+   outside the project's format, lint and coverage gates (run `make test-runtime`), and a file
+   a later version deletes goes, edited or not ("If you edit a file here anyway" in
+   `runtime/README.md`).
 
 A test of yours that tested old runtime code belongs in `tests/`, written against the public
 API (the runtime's own tests are in `runtime/tests/`).
 
-When every change is ported, delete this directory: `git rm -r {LEGACY}`.
+When every change is ported, delete this directory: `rm -r {LEGACY}` (`git rm -r {LEGACY}`
+once you have committed it).
 """
 
 
@@ -821,8 +825,10 @@ def read(path: Path) -> bytes | None:
         return None
 
 
-def upgrade(project: Path, data: Mapping[str, Any] | None = None, *, tools: bool = True) -> Outcome:
-    """Run the whole step on `project`; `tools=False` skips uv and ruff (for tests)."""
+def upgrade(
+    project: Path, data: Mapping[str, Any] | None = None, *, run_tools: bool = True
+) -> Outcome:
+    """Run the whole step on `project`; `run_tools=False` skips uv and ruff (for tests)."""
     data = data if data is not None else load_data()
     outcome = Outcome()
     names = project_names(project)
@@ -834,10 +840,10 @@ def upgrade(project: Path, data: Mapping[str, Any] | None = None, *, tools: bool
         return outcome
     package = names["p"]
     committed = committed_files(project)
-    old_layout = [
+    old_layout = [  # files of v0.1.0 that 0.2.0 has nowhere, even with the examples
         path
-        for path in (name.replace("{package}", package) for name in data["files"])
-        if path in committed
+        for name, entry in data["files"].items()
+        if not entry.get("examples") and (path := name.replace("{package}", package)) in committed
     ]
     if not old_layout:
         outcome.done.append(
@@ -849,8 +855,8 @@ def upgrade(project: Path, data: Mapping[str, Any] | None = None, *, tools: bool
     changed = [item for item in removed if item.changed]
     if unchanged:
         outcome.done.append(
-            f"{len(unchanged)} v0.1.0 runtime files you had not changed were removed with the "
-            "template (their code is in runtime/ and wiring.py now)"
+            f"removed {files(len(unchanged))} of v0.1.0's runtime that you had not changed "
+            "(their code is in runtime/ and wiring.py now)"
         )
     kept: list[tuple[RemovedFile, str | None]] = []
     head_id = git(project, "rev-parse", "HEAD")
@@ -861,23 +867,23 @@ def upgrade(project: Path, data: Mapping[str, Any] | None = None, *, tools: bool
     if kept:
         write_legacy(project, kept, package, head, outcome)
         outcome.done.append(
-            f"kept {len(kept)} v0.1.0 file(s) you had changed, as committed, in {LEGACY}/ "
-            "(Copier deleted them; README.md there says where their code lives now):"
+            f"kept {files(len(kept))} of v0.1.0 that you had changed, as committed, in {LEGACY}/ "
+            "(Copier deletes what 0.2.0 no longer has; README.md there says where the code is now):"
         )
         for item, _ in kept:
             homes = homes_of(item.entry, package)
             now = f" (its code: {homes[0]})" if homes else ""
             outcome.done.append(f"  {LEGACY}/{item.path}{now}")
         outcome.todo.append(
-            f"port your changes kept in {LEGACY}/ ({LEGACY}/README.md says how), then "
-            f"`git rm -r {LEGACY}`"
+            f"port your changes kept in {LEGACY}/ ({LEGACY}/README.md says how), then delete "
+            f"it: `rm -r {LEGACY}`"
         )
     table = ImportTable(data, package)
     checked = rewrite_imports(project, table, outcome)
     rewritten = [path for path, result in checked.items() if result.changed]
     if rewritten:
         outcome.done.append(
-            f"rewrote the old imports of {len(rewritten)} file(s) of yours to airuntime's public "
+            f"rewrote the old imports of {files(len(rewritten))} of yours to airuntime's public "
             f"API and {package}.wiring:"
         )
         outcome.done += [f"  {path}" for path in rewritten]
@@ -886,7 +892,7 @@ def upgrade(project: Path, data: Mapping[str, Any] | None = None, *, tools: bool
             f"{path} is yours and stays, but its directory is no package any more (its "
             "__init__.py went with the old runtime): move it into your package or add one"
         )
-    if tools:
+    if run_tools:
         locked = refresh_lock(project, outcome)
         if rewritten and locked:
             sort_imports(project, rewritten, outcome)
@@ -894,6 +900,10 @@ def upgrade(project: Path, data: Mapping[str, Any] | None = None, *, tools: bool
             outcome.todo.append("sort the rewritten imports: run `make format`")
     report_findings(project, table, checked, outcome)
     return outcome
+
+
+def files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
 
 
 def report(outcome: Outcome) -> list[str]:

@@ -564,6 +564,11 @@ def import_findings(
         return found
     if module != table.package and module not in table.kept:
         return []
+    if module != table.package and module_file(project, module) is None:
+        return [
+            f"{at}: there is no {module} in the project now (0.2.0 makes the example features "
+            "only when include_examples is true)"
+        ]
     found = [
         f"{at}: `from {module} import {alias.name}`: 0.2.0 has no module "
         f"{module}.{alias.name}; import its names with `from airuntime import ...`"

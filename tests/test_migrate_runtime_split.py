@@ -347,7 +347,21 @@ def test_names_the_kept_modules_no_longer_have_are_reported(tmp_path: Path) -> N
     ]
 
 
+def test_an_import_of_an_example_the_project_dropped_is_reported(tmp_path: Path) -> None:
+    table = upgrade.ImportTable({**TABLE_DATA, "kept_modules": ["{package}.features.demo"]}, "bot")
+    text = "from bot.features.demo import run_demo\n"
+
+    found = upgrade.findings(text, "tests/test_demo.py", tmp_path, table, {})
+
+    assert found == [
+        "tests/test_demo.py:1: there is no bot.features.demo in the project now (0.2.0 makes the "
+        "example features only when include_examples is true)"
+    ]
+
+
 def test_a_feature_reading_the_settings_is_reported_with_the_contract(tmp_path: Path) -> None:
+    (tmp_path / "src" / "bot").mkdir(parents=True)
+    (tmp_path / "src" / "bot" / "settings.py").write_text("class Settings: ...\n")
     text = "from bot.settings import Settings\nfrom bot import settings\n"
 
     found = findings_of(text, tmp_path, "src/bot/features/mine.py")

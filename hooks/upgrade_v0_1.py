@@ -401,15 +401,17 @@ def absolute_module(node: ast.ImportFrom, path: str) -> str | None:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
-def import_statement(module: str, names: Sequence[tuple[str, str]], indent: str) -> str:
+def import_statement(
+    module: str, names: Sequence[tuple[str, str]], indent: str, newline: str = "\n"
+) -> str:
     """`from module import a, b as c`, in ruff's style (parenthesised when too long)."""
     ordered = sorted(set(names), key=isort_key)
     spelled = [name if local == name else f"{name} as {local}" for name, local in ordered]
     line = f"{indent}from {module} import {', '.join(spelled)}"
     if len(line) <= LINE_LENGTH:
         return line
-    inner = "".join(f"{indent}    {name},\n" for name in spelled)
-    return f"{indent}from {module} import (\n{inner}{indent})"
+    inner = "".join(f"{indent}    {name},{newline}" for name in spelled)
+    return f"{indent}from {module} import ({newline}{inner}{indent})"
 
 
 def isort_key(pair: tuple[str, str]) -> tuple[int, str, str]:
@@ -426,10 +428,16 @@ class FileRewrite:
     watched: dict[str, Target]  # local name -> where it points now, for names whose use changed
 
 
-def line_offsets(text: str) -> list[int]:
-    """The byte offset at which each line of `text` starts (ast's offsets are UTF-8 bytes)."""
+def source_lines(text: str) -> list[str]:
+    """The lines of a module as Python counts them (only CR LF, LF and CR end a line, not the
+    other characters str.splitlines knows), each with its line end."""
+    return [line for line in re.split(r"(?<=\r\n)|(?<=\n)|(?<=\r)(?!\n)", text) if line]
+
+
+def line_offsets(lines: Sequence[str]) -> list[int]:
+    """The byte offset at which each line starts (ast's column offsets are UTF-8 bytes)."""
     offsets, total = [0], 0
-    for line in text.splitlines(keepends=True):
+    for line in lines:
         total += len(line.encode("utf-8"))
         offsets.append(total)
     return offsets
@@ -443,8 +451,8 @@ def rewrite_source(text: str, path: str, table: ImportTable) -> FileRewrite:
         tree = ast.parse(text)
     except SyntaxError:
         return FileRewrite(text, False, {})
-    starts = line_offsets(text)
-    lines = text.splitlines()
+    lines = source_lines(text)
+    starts = line_offsets(lines)
     edits: list[tuple[int, int, str]] = []  # byte ranges of the file and their replacement
     watched: dict[str, Target] = {}
     for node in ast.walk(tree):
@@ -466,16 +474,17 @@ def rewrite_source(text: str, path: str, table: ImportTable) -> FileRewrite:
                 watched[local] = target
         if not groups:
             continue
-        line = lines[node.lineno - 1]
+        line = lines[node.lineno - 1].rstrip("\r\n")
+        newline = lines[node.lineno - 1][len(line) :] or "\n"
         indent = line[: len(line) - len(line.lstrip())]
         order = sorted(groups, key=lambda name: (name != "airuntime", name))
-        statements = [import_statement(name, groups[name], indent) for name in order]
+        statements = [import_statement(name, groups[name], indent, newline) for name in order]
         if unchanged:
             original = "." * node.level + (node.module or "")
-            statements.append(import_statement(original, unchanged, indent))
+            statements.append(import_statement(original, unchanged, indent, newline))
         start = starts[node.lineno - 1] + node.col_offset
         end = starts[(node.end_lineno or node.lineno) - 1] + (node.end_col_offset or 0)
-        edits.append((start, end, "\n".join(statements)[len(indent) :]))
+        edits.append((start, end, newline.join(statements)[len(indent) :]))
     if not edits:
         return FileRewrite(text, False, watched)
     encoded = text.encode("utf-8")
@@ -687,7 +696,7 @@ def rewrite_imports(project: Path, table: ImportTable, outcome: Outcome) -> dict
             continue
         result = rewrite_source(text, path, table)
         if result.changed:
-            file.write_text(result.text, encoding="utf-8")
+            file.write_bytes(result.text.encode("utf-8"))  # line ends as they were
         checked[path] = result
     return checked
 

@@ -266,6 +266,18 @@ def test_only_import_statements_change_and_a_second_rewrite_changes_nothing() ->
     assert result.text == once
 
 
+def test_line_ends_and_unusual_characters_before_an_import_keep_the_offsets_right() -> None:
+    text = (
+        '"""Caf\u00e9 \x0c page \u2028 break."""\r\n'
+        "from bot.features.system import FeatureOutput, Settings\r\nx = 1\r\n"
+    )
+
+    assert rewritten(text) == (
+        '"""Caf\u00e9 \x0c page \u2028 break."""\r\n'
+        "from airuntime import FeatureOutput\r\nfrom bot.settings import Settings\r\nx = 1\r\n"
+    )
+
+
 def test_other_files_and_unparsable_ones_are_left_alone() -> None:
     plain = "from bot.settings import Settings\nimport httpx\n"
     broken = "from bot.llm.types import (\n"

@@ -84,19 +84,17 @@ def parse_answers(text: str) -> dict[str, str]:
     return answers
 
 
-def git(project: Path, *args: str, stdin: bytes | None = None) -> bytes | None:
+def git(project: Path, *args: str) -> bytes | None:
     """git's output, or None when git is missing or fails (no repository, no HEAD...)."""
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=project, input=stdin, capture_output=True, check=False
-        )
+        done = subprocess.run(["git", *args], cwd=project, capture_output=True, check=False)
     except OSError:
         return None
     return done.stdout if done.returncode == 0 else None
 
 
 def committed_files(project: Path, commit: str = "HEAD") -> dict[str, tuple[str, int]]:
-    """Path -> (blob id, mode) of every file in a commit; empty when there is none."""
+    """Path -> (blob id, mode) of every regular file in a commit; empty when there is none."""
     listed = git(project, "ls-tree", "-r", "-z", "--full-tree", commit)
     files = {}
     for record in (listed or b"").split(b"\0"):
@@ -104,8 +102,8 @@ def committed_files(project: Path, commit: str = "HEAD") -> dict[str, tuple[str,
             continue
         info, path = record.split(b"\t", 1)
         mode, kind, blob = info.decode().split()
-        if kind == "blob":
-            files[path.decode("utf-8", "surrogateescape")] = (blob, int(mode, 8) & 0o777)
+        if kind == "blob" and mode in {"100644", "100755"}:  # not symbolic links
+            files[path.decode("utf-8", "surrogateescape")] = (blob, int(mode[-3:], 8))
     return files
 
 
@@ -388,6 +386,7 @@ def module_name(path: str) -> tuple[str, bool] | None:
 
 
 def absolute_module(node: ast.ImportFrom, path: str) -> str | None:
+    """The module an import names, relative ones resolved from the file's place under src/."""
     if node.level == 0:
         return node.module
     named = module_name(path)
@@ -395,7 +394,7 @@ def absolute_module(node: ast.ImportFrom, path: str) -> str | None:
         return None
     module, is_package = named
     parts = module.split(".") if is_package else module.split(".")[:-1]
-    if node.level - 1 >= len(parts) + (0 if parts else 1):
+    if node.level - 1 >= len(parts):  # above the top-level package
         return None
     base = parts[: len(parts) - (node.level - 1)]
     return ".".join([*base, *([node.module] if node.module else [])])

@@ -224,6 +224,8 @@ def test_relative_imports_inside_the_package_are_rewritten_to_absolute_ones() ->
     assert rewritten("from .types import Message\n", "src/bot/llm/__init__.py") == (
         "from airuntime import Message\n"
     )
+    beyond = "from ...llm.types import Message\n"
+    assert rewritten(beyond, "src/bot/features/escalate.py") == beyond
 
 
 def test_an_import_in_a_function_keeps_its_indentation_and_a_long_one_is_wrapped() -> None:

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
+import tokenize
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -483,6 +485,8 @@ def rewrite_source(text: str, path: str, table: ImportTable) -> FileRewrite:
             statements.append(import_statement(original, unchanged, indent, newline))
         start = starts[node.lineno - 1] + node.col_offset
         end = starts[(node.end_lineno or node.lineno) - 1] + (node.end_col_offset or 0)
+        inside = comments(text.encode("utf-8")[start:end].decode("utf-8"))
+        statements = [f"{indent}{comment}" for comment in inside] + statements
         edits.append((start, end, newline.join(statements)[len(indent) :]))
     if not edits:
         return FileRewrite(text, False, watched)
@@ -490,6 +494,15 @@ def rewrite_source(text: str, path: str, table: ImportTable) -> FileRewrite:
     for start, end, replacement in sorted(edits, reverse=True):
         encoded = encoded[:start] + replacement.encode("utf-8") + encoded[end:]
     return FileRewrite(encoded.decode("utf-8"), True, watched)
+
+
+def comments(statement: str) -> list[str]:
+    """The comments inside a (parenthesised) import statement, kept above its rewrite."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(statement).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return []
+    return [token.string for token in tokens if token.type == tokenize.COMMENT]
 
 
 def findings(

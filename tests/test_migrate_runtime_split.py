@@ -249,6 +249,14 @@ def test_an_import_in_a_function_keeps_its_indentation_and_a_long_one_is_wrapped
     ast.parse(wrapped)
 
 
+def test_comments_inside_a_rewritten_import_are_kept_above_it() -> None:
+    text = "from bot.llm.types import (  # the model boundary\n    Message,  # ours\n)\nx = 1\n"
+
+    assert rewritten(text) == (
+        "# the model boundary\n# ours\nfrom airuntime import Message\nx = 1\n"
+    )
+
+
 def test_only_import_statements_change_and_a_second_rewrite_changes_nothing() -> None:
     text = (
         '"""Mine: from bot.llm.types import Message is how v0.1.0 said it."""\n'

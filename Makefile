@@ -86,9 +86,13 @@ bench-full: sync ## make bench plus the full suite, timed once (minutes)
 	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)
 
 .PHONY: lint
-lint: sync ## Lint and format-check the template's own Python (hooks, tests)
+lint: sync ## Lint and format-check the template's own Python, and lint, type-check and layer-check the runtime
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
+	cd template/runtime && uv run --frozen --project $(CURDIR) ruff check .
+	cd template/runtime && uv run --frozen --project $(CURDIR) ruff format --check .
+	cd template/runtime && uv run --frozen --project $(CURDIR) mypy
+	cd template/runtime && uv run --frozen --project $(CURDIR) lint-imports --no-logo
 
 .PHONY: clean
 clean: ## Remove build/, caches and the bootstrapped uv

@@ -21,6 +21,13 @@ def test_own_python_is_linted_and_formatted() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_runtime_is_linted_and_formatted_with_its_own_configuration() -> None:
+    runtime = REPO_ROOT / "template" / "runtime"
+    for command in ([RUFF, "check", "."], [RUFF, "format", "--check", "."]):
+        result = subprocess.run(command, cwd=runtime, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_readme_documents_every_question() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())

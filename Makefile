@@ -26,6 +26,8 @@ endif
 
 DEMO_DIR := build/my-ai-system
 PYTEST_WORKERS ?= auto
+RUNTIME_DIR := template/runtime
+MUTATION_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: help
 help: ## List every target with what it does
@@ -74,6 +76,14 @@ bench: sync ## Benchmarks: copier copy vs its floor, copy to green, the fast tie
 bench-full: sync ## make bench plus the full suite, timed once (minutes)
 	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)
 
+.PHONY: mutation
+mutation: sync ## Mutation testing of the runtime's resilience core: score and survivors (reports/, ~30 min)
+	rm -rf $(RUNTIME_DIR)/mutants
+	cd $(RUNTIME_DIR) && start=$$(date +%s) \
+		&& uv run --frozen --project $(CURDIR) mutmut run --max-children $(MUTATION_WORKERS) \
+		&& uv run --frozen --project $(CURDIR) python $(CURDIR)/mutation/report.py \
+			--seconds $$(( $$(date +%s) - start )) $(MUTATION_ARGS)
+
 .PHONY: lint
 lint: sync ## Lint and format-check the template's own Python (hooks, tests)
 	uv run --frozen ruff check .
@@ -81,4 +91,4 @@ lint: sync ## Lint and format-check the template's own Python (hooks, tests)
 
 .PHONY: clean
 clean: ## Remove build/, caches and the bootstrapped uv
-	rm -rf build reports .pytest_cache .ruff_cache $(BOOTSTRAP)
+	rm -rf build reports .pytest_cache .ruff_cache $(BOOTSTRAP) $(RUNTIME_DIR)/mutants

@@ -34,6 +34,7 @@ MAX_TOKENS = 100
 MILLION = Decimal(1_000_000)
 SUCCESS_COST = Decimal(8 * 1 + 6 * 2) / MILLION
 RESERVATION = Decimal((30 + 8) * 1 + MAX_TOKENS * 2) / MILLION
+WORST_CASE_TOKENS = (30 + 8) + MAX_TOKENS  # what the tokens-per-minute limit counts
 POLICY = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=8.0, retry_after_cap=30.0)
 
 StreamFactory = Callable[[], AsyncIterator[Chunk]]
@@ -59,6 +60,7 @@ class Stack:
         *,
         config: ResilienceConfig | None = None,
         budget: Budget | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.primary = (
@@ -69,7 +71,7 @@ class Stack:
         self.secondary = MockLLM(secondary, provider="secondary", sleep=self.clock.sleep)
         self.observer = RecordingObserver()
         self.budget = budget or Budget()
-        self.limits = Limits(max_concurrency=5)
+        self.limits = limits or Limits(max_concurrency=5)
         self.client = ResilientClient(
             {"primary": self.primary, "secondary": self.secondary},
             default_provider="primary",
@@ -335,6 +337,27 @@ async def test_a_stream_its_caller_stops_reading_is_closed_and_settled_at_once()
     assert (stack.budget.spent, stack.budget.reserved) == (RESERVATION, Decimal(0))
 
 
+async def test_a_caller_that_stops_at_the_last_chunk_is_charged_the_reported_usage() -> None:
+    async def one_chunk() -> AsyncIterator[Chunk]:
+        usage = Usage(input_tokens=8, output_tokens=6)
+        yield Chunk(text=ANSWER, index=0, finish_reason="stop", usage=usage)
+
+    stack = Stack(Streams("primary", [one_chunk]))
+    stream = resilient_stream(stack)
+
+    await anext(stream)  # the whole answer: the caller reads no further
+    await stream.aclose()
+
+    (attempt,) = stack.observer.attempts
+    assert (attempt.outcome, attempt.finish_reason, attempt.response_model) == (
+        "ok",
+        "stop",
+        "model-a",
+    )
+    assert attempt.usage == Usage(input_tokens=8, output_tokens=6)
+    assert attempt.cost == SUCCESS_COST == stack.budget.spent
+
+
 async def test_a_half_open_probe_stream_its_caller_abandons_does_not_jam_the_breaker() -> None:
     async def one_chunk_then_more() -> AsyncIterator[Chunk]:
         yield Chunk(text="All ", index=0)
@@ -352,6 +375,19 @@ async def test_a_half_open_probe_stream_its_caller_abandons_does_not_jam_the_bre
 
     text, error = await stack.collect()  # the next caller is not locked out
     assert (text, error) == (ANSWER, None)
+
+
+async def test_the_tokens_per_minute_limit_counts_each_streams_worst_case() -> None:
+    limits = Limits(max_concurrency=5, tokens_per_minute=2 * WORST_CASE_TOKENS)
+    stack = Stack([ANSWER, ANSWER, ANSWER], limits=limits)
+
+    assert await stack.collect() == (ANSWER, None)
+    assert await stack.collect() == (ANSWER, None)  # the minute's allowance is used up exactly
+    with pytest.raises(TimeoutError):  # the third waits for the bucket to drain
+        await asyncio.wait_for(stack.collect(), timeout=0.05)
+
+    assert len(stack.primary.requests) == 2
+    assert stack.budget.reserved == 0  # the stream cancelled while it waited holds nothing
 
 
 async def test_chunks_cannot_be_read_before_the_stream_has_started() -> None:

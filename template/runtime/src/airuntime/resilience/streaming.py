@@ -44,8 +44,8 @@ class OpenStream:
         self._settled = False
 
     async def start(self) -> None:
-        await self._exit.enter_async_context(self._limits.slot(self._attempt.tokens))
         try:
+            await self._exit.enter_async_context(self._limits.slot(self._attempt.tokens))
             self._first = await self._next()
         except StopAsyncIteration:
             await self._fail(
@@ -119,7 +119,6 @@ class OpenStream:
             # The model was answering and may have billed what it sent: settle as a success
             # (at the reservation unless usage arrived), so nothing stays reserved and a
             # half-open breaker's probe is not left in flight forever.
-            self._settled = True
             self._books.succeed(
                 self._attempt,
                 self._usage,

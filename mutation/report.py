@@ -27,7 +27,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT_FILE = REPO_ROOT / "mutation" / "equivalent.toml"
 REPORTS = REPO_ROOT / "reports"
 # The outcomes mutmut gives, in the order the report shows them.
-OUTCOMES = ("killed", "timeout", "survived", "equivalent", "suspicious", "no tests", "other")
+OUTCOMES = (
+    "killed",
+    "timeout",
+    "survived",
+    "equivalent",
+    "suspicious",
+    "no tests",
+    "not checked",
+    "other",
+)
 CAUGHT = ("killed", "timeout")  # a mutant that makes a test hang is caught too
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -585,4 +586,22 @@ async def test_the_generate_span_carries_the_prompt_request_outcome_attempts_and
     assert failed_attributes["error.type"] == "StructuredOutputError"
     assert failed.status.status_code is StatusCode.ERROR
     assert failed.status.description == f"StructuredOutputError: {caught.value}"
+    provider.shutdown()
+
+
+async def test_without_a_tracer_the_spans_come_from_the_process_provider_as_airuntime(
+    registry: PromptRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)  # as an SDK set up
+    setup = Setup(registry, [GOOD])
+
+    await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
+
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "generate triage"
+    assert span.instrumentation_scope is not None
+    assert span.instrumentation_scope.name == "airuntime"
     provider.shutdown()

@@ -12,7 +12,13 @@ from typing import cast
 
 import pytest
 
-from airuntime.errors import AuthenticationError, LLMError, ProviderTimeoutError, ServerError
+from airuntime.errors import (
+    AuthenticationError,
+    LLMError,
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    ServerError,
+)
 from airuntime.model.mock import MockLLM, Step
 from airuntime.model.mock_faults import Fault
 from airuntime.observability.events import RecordingObserver
@@ -218,21 +224,27 @@ async def test_an_error_after_the_first_chunk_is_reported_with_its_type() -> Non
 
 
 async def test_a_stream_without_usage_is_charged_at_its_reservation() -> None:
+    async def reset() -> AsyncIterator[Chunk]:
+        for chunk in NO_CHUNKS:
+            yield chunk
+        raise ProviderConnectionError("connection reset", provider="primary", model="model-a")
+
     async def no_usage() -> AsyncIterator[Chunk]:
         yield Chunk(text="All ", index=0)
         yield Chunk(text="systems recovered.", index=1)
 
-    stack = Stack(Streams("primary", [no_usage]))
+    stack = Stack(Streams("primary", [reset, no_usage]))
 
     text, error = await stack.collect()
 
     assert (text, error) == (ANSWER, None)
-    (attempt,) = stack.observer.attempts
-    assert (attempt.outcome, attempt.usage, attempt.finish_reason) == ("ok", None, None)
-    assert attempt.cost == RESERVATION  # the real cost is unknown: the worst case is charged
-    assert stack.budget.spent == RESERVATION
+    failed, answered = stack.observer.attempts
+    assert (answered.outcome, answered.usage, answered.finish_reason) == ("ok", None, None)
+    assert answered.cost == RESERVATION  # the real cost is unknown: the worst case is charged
+    assert failed.cost == RESERVATION  # a reset connection may have been billed too
+    assert stack.budget.spent == 2 * RESERVATION
     assert stack.budget.reserved == 0
-    assert stack.observer.calls[0].cost == RESERVATION
+    assert stack.observer.calls[0].cost == 2 * RESERVATION  # the call adds up both
 
 
 async def test_a_stream_ending_before_its_first_chunk_is_a_retried_server_error() -> None:

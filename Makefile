@@ -77,7 +77,7 @@ bench-full: sync ## make bench plus the full suite, timed once (minutes)
 	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)
 
 .PHONY: mutation
-mutation: sync ## Mutation testing of the runtime's resilience core: score and survivors (reports/, ~30 min)
+mutation: sync ## Mutation testing of the runtime's resilience core: score and survivors (reports/, ~20 min)
 	rm -rf $(RUNTIME_DIR)/mutants
 	cd $(RUNTIME_DIR) && start=$$(date +%s) \
 		&& uv run --frozen --project $(CURDIR) mutmut run --max-children $(MUTATION_WORKERS) \

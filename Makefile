@@ -26,6 +26,14 @@ endif
 
 DEMO_DIR := build/my-ai-system
 PYTEST_WORKERS ?= auto
+# The runtime is tested once, here, by its own tests (DESIGN.md section 1): every run of all of
+# them (make test, which CI runs, and make test-runtime) fails below this line coverage. The
+# fast tier skips the measurement: tracing slows its tests by a third on Python 3.11.
+RUNTIME_COVERAGE_FLOOR := 95
+RUNTIME_COVERAGE := --cov=airuntime --cov-config=template/runtime/pyproject.toml \
+	--cov-report=term-missing:skip-covered --cov-fail-under=$(RUNTIME_COVERAGE_FLOOR)
+RUNTIME_DIR := template/runtime
+MUTATION_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: help
 help: ## List every target with what it does
@@ -44,12 +52,17 @@ sync: uv ## Install the template's locked dev environment (copier, pytest, zizmo
 	uv sync --frozen
 
 .PHONY: test
-test: sync ## The full suite: render, validation, and slow builds of generated projects
-	uv run --frozen pytest -n $(PYTEST_WORKERS)
+test: sync ## The full suite: render, validation, slow builds of generated projects; the runtime's coverage floor
+	uv run --frozen pytest -n $(PYTEST_WORKERS) $(RUNTIME_COVERAGE)
 
 .PHONY: test-fast
 test-fast: sync ## The fast tier only: renders and validation, no installs (seconds)
 	uv run --frozen pytest -m "not slow" -n $(PYTEST_WORKERS)
+
+.PHONY: test-runtime
+test-runtime: sync ## The runtime's own tests alone (template/runtime/tests), under its configuration, with the coverage floor
+	uv run --frozen pytest -c template/runtime/pyproject.toml --rootdir template/runtime \
+		-p no:cacheprovider -n $(PYTEST_WORKERS) $(RUNTIME_COVERAGE) template/runtime/tests
 
 .PHONY: test-update
 test-update: sync ## The update tier only: copier update from version N to N+1 on real projects
@@ -74,11 +87,24 @@ bench: sync ## Benchmarks against issue 12's targets: copy to green, validate ag
 bench-full: sync ## make bench plus the full suite, timed once (minutes)
 	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)
 
+.PHONY: mutation
+mutation: sync ## Mutation testing of the runtime's resilience core: score and survivors (reports/, ~20 min)
+	rm -rf $(RUNTIME_DIR)/mutants
+	cd $(RUNTIME_DIR) && start=$$(date +%s) \
+		&& uv run --frozen --project $(CURDIR) mutmut run --max-children $(MUTATION_WORKERS) \
+		&& uv run --frozen --project $(CURDIR) python $(CURDIR)/mutation/report.py \
+			--seconds $$(( $$(date +%s) - start )) $(MUTATION_ARGS)
+
 .PHONY: lint
-lint: sync ## Lint and format-check the template's own Python (hooks, tests)
+lint: sync ## Lint and format-check the template's own Python, and lint, type-check and layer-check the runtime
 	uv run --frozen ruff check .
 	uv run --frozen ruff format --check .
+	cd template/runtime && uv run --frozen --project $(CURDIR) ruff check .
+	cd template/runtime && uv run --frozen --project $(CURDIR) ruff format --check .
+	cd template/runtime && uv run --frozen --project $(CURDIR) mypy
+	cd template/runtime && uv run --frozen --project $(CURDIR) lint-imports --no-logo
 
 .PHONY: clean
 clean: ## Remove build/, caches and the bootstrapped uv
-	rm -rf build reports .pytest_cache .ruff_cache $(BOOTSTRAP)
+	rm -rf build reports .pytest_cache .ruff_cache .coverage .coverage.* $(BOOTSTRAP) \
+		$(RUNTIME_DIR)/mutants

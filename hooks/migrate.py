@@ -22,6 +22,11 @@ Steps:
   Copier's three-way merge would see NEW as added on both sides (an empty base) and turn the
   whole file into a conflict. The version that moves a file must not also change its content
   (change it in a later version), since the step carries the user's file over as it was.
+- `runtime-split` (stage `after`, version 0.2.0): a v0.1.0 project moves to the runtime/app-shell
+  layout. Old runtime files the user changed are kept in legacy/v0.1.0/ (Copier deleted them),
+  the user's imports of old module paths are rewritten to `airuntime` and `<package>.wiring`,
+  uv.lock is refreshed, and what is left to do by hand is listed (hooks/upgrade_v0_1.py). It
+  prints several lines: each one without leading spaces gets the migration's label.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-USAGE = "usage: migrate.py move OLD NEW   (paths relative to the project root)"
+USAGE = (
+    "usage: migrate.py move OLD NEW   (paths relative to the project root)"
+    " | migrate.py runtime-split"
+)
 
 
 class MigrationError(Exception):
@@ -106,11 +114,23 @@ def move(project: Path, old: str, new: str) -> str:
     return f"moved your {old} to {new} (its content as in your last commit)"
 
 
-STEPS: dict[str, tuple[str, Callable[..., str]]] = {"move": ("after", move)}
+def runtime_split(project: Path) -> list[str]:
+    """The upgrade from v0.1.0's layout; it lives in upgrade_v0_1.py, beside this file."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import upgrade_v0_1  # only this step needs it (and its data file)
+
+    return upgrade_v0_1.runtime_split(project)
 
 
-def run(arguments: list[str], project: Path, environment: dict[str, str]) -> str:
-    """Run the step named by the arguments; return its line or raise MigrationError."""
+STEPS: dict[str, tuple[str, Callable[..., str | list[str]]]] = {
+    "move": ("after", move),
+    "runtime-split": ("after", runtime_split),
+}
+ARITY = {"move": 2, "runtime-split": 0}
+
+
+def run(arguments: list[str], project: Path, environment: dict[str, str]) -> str | list[str]:
+    """Run the step named by the arguments; return its line(s) or raise MigrationError."""
     if not arguments or arguments[0] not in STEPS:
         raise MigrationError(USAGE)
     name, *parameters = arguments
@@ -121,7 +141,7 @@ def run(arguments: list[str], project: Path, environment: dict[str, str]) -> str
             f"the {name} step runs in the {stage!r} stage, not {running_stage!r}: "
             f"wire it in copier.yml with when: \"{{{{ _stage == '{stage}' }}}}\""
         )
-    if name == "move" and len(parameters) != 2:
+    if len(parameters) != ARITY[name]:
         raise MigrationError(USAGE)
     return step(project, *parameters)
 
@@ -130,14 +150,15 @@ def main() -> int:
     version = os.environ.get("VERSION_PEP440_CURRENT") or os.environ.get("VERSION_CURRENT")
     label = f"migration {version}" if version else "migration"
     try:
-        line = run(sys.argv[1:], Path.cwd(), dict(os.environ))
+        said = run(sys.argv[1:], Path.cwd(), dict(os.environ))
     except MigrationError as error:
         print(f"{label}: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
         print(f"{label}: could not finish ({error}); do the step by hand", file=sys.stderr)
         return 1
-    print(f"{label}: {line}")
+    for line in [said] if isinstance(said, str) else said:
+        print(line if line.startswith(" ") else f"{label}: {line}")
     return 0
 
 

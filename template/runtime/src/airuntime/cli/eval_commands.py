@@ -87,14 +87,14 @@ def _load(setup: EvalSetup, features: Sequence[EvalFeature]) -> list[Dataset]:
     datasets = []
     for feature in features:
         path = setup.evals_dir / f"{feature.name}.jsonl"
+        # load_dataset refuses a file without cases; for `eval run` it only means "not yet".
+        if path.is_file() and not path.read_bytes().strip():
+            typer.echo(f"note: {path} has no cases yet: {feature.name} is not evaluated.", err=True)
+            continue
         try:
-            dataset = load_dataset(path, feature, {**REGISTERED, **feature.scorers})
+            datasets.append(load_dataset(path, feature, {**REGISTERED, **feature.scorers}))
         except DatasetError as error:
             raise fail(f"bad dataset: {error}", ExitCode.BAD_INPUT) from None
-        if dataset.cases:
-            datasets.append(dataset)
-        else:
-            typer.echo(f"note: {path} has no cases yet: {feature.name} is not evaluated.", err=True)
     return datasets
 
 
@@ -295,13 +295,14 @@ def accept_command(load: Callable[[str | None], EvalSetup], feature: Sequence[st
         return
     reports = []
     for chosen in features:
-        data = _read_report(setup.reports_dir / f"eval-{chosen.name}.json")
+        report_path = setup.reports_dir / f"eval-{chosen.name}.json"
+        data = _read_report(report_path)
         dataset = setup.evals_dir / f"{chosen.name}.jsonl"
         try:
             reports.append(_report_from_json(data))
         except (KeyError, TypeError, ValueError):
             raise fail(
-                f"reports/eval-{chosen.name}.json is not an evaluation report: run make eval.",
+                f"{report_path} is not an evaluation report: run the evaluation again (make eval).",
                 ExitCode.BAD_INPUT,
             ) from None
         if not dataset.is_file() or _sha256(dataset) != reports[-1].dataset_sha256:

@@ -64,7 +64,10 @@ def load_baseline(path: Path) -> dict[str, Any] | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON ({error.msg} at line {error.lineno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
         raise ValueError(f"{path} is not an evaluation baseline (no features)")
     return data

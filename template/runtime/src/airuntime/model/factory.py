@@ -64,6 +64,10 @@ def build_provider(config: ProviderConfig) -> LLMClient:
         return _build_openai(config)
     if config.name == "anthropic":
         return _build_anthropic(config)
+    if config.name == MOCK:
+        raise ConfigurationError(
+            "the mock provider takes no ProviderConfig: build it with build_mock(MockConfig(...))."
+        )
     raise ConfigurationError(
         f"unknown LLM provider {config.name!r}: use one of {', '.join(PROVIDERS)} (LLM_PROVIDER)."
     )

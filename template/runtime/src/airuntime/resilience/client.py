@@ -51,6 +51,7 @@ from airuntime.resilience.limits import Limits
 from airuntime.resilience.pricing import PriceTable
 from airuntime.resilience.retry import Deadline, is_retryable, make_stop, make_wait
 from airuntime.resilience.streaming import OpenStream
+from airuntime.resilience.timeouts import run_until
 from airuntime.types import Chunk, LLMRequest, LLMResponse, ModelTarget
 
 T = TypeVar("T")
@@ -223,9 +224,9 @@ class ResilientClient:
         try:
             async with self.limits.slot(attempt.tokens):
                 timeout = attempt_timeout(self.config.attempt_timeout_seconds, call)
+                when = asyncio.get_running_loop().time() + timeout
                 try:
-                    async with asyncio.timeout(timeout):
-                        response = await client.complete(request)
+                    response = await run_until(client.complete(request), when)
                 except TimeoutError:
                     raise ProviderTimeoutError(
                         f"no answer within {timeout:.3g}s",

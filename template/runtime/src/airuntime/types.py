@@ -79,6 +79,23 @@ class ModelTarget(_Frozen):
         return f"{self.provider}/{self.model}"
 
 
+_MODEL_TARGETS: dict[tuple[str, str], ModelTarget] = {}
+_MODEL_TARGETS_KEPT = 1024
+
+
+def model_target(provider: str, model: str) -> ModelTarget:
+    """One shared ModelTarget per (provider, model), made on first use: every call asks for its
+    targets, and the breakers find their entries by identity before comparing fields. (Shared
+    safely: a ModelTarget is immutable; a fresh one would be equal.)"""
+    key = (provider, model)
+    found = _MODEL_TARGETS.get(key)
+    if found is None:
+        if len(_MODEL_TARGETS) >= _MODEL_TARGETS_KEPT:
+            _MODEL_TARGETS.clear()
+        found = _MODEL_TARGETS[key] = ModelTarget(provider=provider, model=model)
+    return found
+
+
 class Usage(_Frozen):
     """Tokens a call consumed, as the provider reported them (or the mock estimated them).
 

@@ -8,8 +8,10 @@ from airuntime.types import (
     LLMRequest,
     LLMResponse,
     Message,
+    ModelTarget,
     OutputFormat,
     Usage,
+    model_target,
 )
 
 
@@ -83,3 +85,13 @@ def test_response_and_chunk_carry_what_callers_need() -> None:
     assert response.usage.input_tokens == 1
     assert chunk.finish_reason is None
     assert schema.schema_name == "output"
+
+
+def test_model_targets_are_shared_per_provider_and_model() -> None:
+    target = model_target("openai", "gpt-5-mini")
+
+    assert target == ModelTarget(provider="openai", model="gpt-5-mini")
+    assert model_target("openai", "gpt-5-mini") is target
+    assert model_target("openai", "gpt-4.1-mini") != target
+    with pytest.raises(ValidationError):
+        model_target("", "gpt-5-mini")

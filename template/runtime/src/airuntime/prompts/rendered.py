@@ -18,6 +18,7 @@ from airuntime.types import (
     Message,
     ModelTarget,
     OutputFormat,
+    model_target,
 )
 
 # Keys of `LLMRequest.metadata` that say which prompt version a request came from.
@@ -52,7 +53,7 @@ class PromptTarget(BaseModel):
     @property
     def model_target(self) -> ModelTarget:
         """The (provider, model) the resilience layer routes on, without the parameters."""
-        return ModelTarget(provider=self.provider, model=self.model)
+        return model_target(self.provider, self.model)
 
 
 @dataclass(frozen=True, slots=True)

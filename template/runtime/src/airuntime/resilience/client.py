@@ -52,7 +52,7 @@ from airuntime.resilience.pricing import PriceTable
 from airuntime.resilience.retry import Deadline, is_retryable, make_stop, make_wait
 from airuntime.resilience.streaming import OpenStream
 from airuntime.resilience.timeouts import run_until
-from airuntime.types import Chunk, LLMRequest, LLMResponse, ModelTarget
+from airuntime.types import Chunk, LLMRequest, LLMResponse, ModelTarget, model_target
 
 T = TypeVar("T")
 
@@ -104,7 +104,7 @@ class ResilientClient:
 
     def targets_for(self, request: LLMRequest) -> tuple[ModelTarget, ...]:
         """The default chain: the request's model on the default provider, then fallbacks."""
-        primary = ModelTarget(provider=self.default_provider, model=request.model)
+        primary = model_target(self.default_provider, request.model)
         return (primary, *(target for target in self.fallbacks if target != primary))
 
     # -- the account of a logical call ----------------------------------------------------

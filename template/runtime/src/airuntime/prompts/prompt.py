@@ -136,18 +136,25 @@ class Prompt:
         raise PromptInputError(f"{self.ref}: {'; '.join(problems)}")
 
     def _render_one(self, index: int, message: MessageTemplate, values: dict[str, Any]) -> str:
-        where = f"{self.ref}: messages[{index}].template ({self.file})"
         try:
             return message.render(values)
         except SecurityError as error:
-            raise PromptRenderError(f"{where}: refused by the sandbox: {error}") from None
+            raise PromptRenderError(
+                f"{self._where(index)}: refused by the sandbox: {error}"
+            ) from None
         except UndefinedError as error:
             raise PromptRenderError(
-                f"{where}: {error}: pass it as an input, or test it with `is defined` "
+                f"{self._where(index)}: {error}: pass it as an input, or test it with `is defined` "
                 "when it is optional"
             ) from None
         except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
-            raise PromptRenderError(f"{where}: {type(error).__name__}: {error}") from None
+            raise PromptRenderError(
+                f"{self._where(index)}: {type(error).__name__}: {error}"
+            ) from None
+
+    def _where(self, index: int) -> str:
+        """Which template failed, for the error (built only then: rendering is the hot path)."""
+        return f"{self.ref}: messages[{index}].template ({self.file})"
 
 
 def _describe(error: jsonschema_rs.ValidationError, declared: tuple[str, ...]) -> str:

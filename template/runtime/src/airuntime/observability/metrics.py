@@ -73,15 +73,21 @@ class MetricsRegistry:
         self.validation_failures = 0
         self.unknown_cost_calls = 0
         self.cost = Decimal(0)
+        # The same series by a plain tuple: found without making and hashing a SeriesKey.
+        self._series_by_tuple: dict[tuple[str, str, str], Series] = {}
 
     def observe_attempt(self, sample: AttemptSample) -> None:
         if sample.outcome in SKIPPED_OUTCOMES:
             self.skips_by_reason[sample.outcome] += 1
             return
-        key = SeriesKey(sample.provider, sample.model, sample.prompt)
-        series = self.series.get(key)
+        found = (sample.provider, sample.model, sample.prompt)
+        series = self._series_by_tuple.get(found)
         if series is None:
-            series = self.series[key] = Series()
+            key = SeriesKey(*found)
+            series = self.series.get(key)
+            if series is None:
+                series = self.series[key] = Series()
+            self._series_by_tuple[found] = series
         series.attempts += 1
         series.latency.record(sample.latency_s)
         series.input_tokens += sample.input_tokens

@@ -101,6 +101,9 @@ class CallState:
     unknown_cost: bool = False
     target: ModelTarget | None = None
     fallback_index: int | None = None
+    _usage: tuple[tuple[int, int, int], Usage] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def add_usage(self, usage: Usage) -> None:
         self.input_tokens += usage.input_tokens
@@ -109,11 +112,16 @@ class CallState:
 
     @property
     def usage(self) -> Usage:
-        return Usage(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_tokens=self.cache_read_tokens,
-        )
+        """The tokens so far, as a Usage (made again only when they have changed: a finished
+        call asks for it twice, for its result and for its record)."""
+        tokens = (self.input_tokens, self.output_tokens, self.cache_read_tokens)
+        made = self._usage
+        if made is None or made[0] != tokens:
+            made = self._usage = (
+                tokens,
+                Usage(input_tokens=tokens[0], output_tokens=tokens[1], cache_read_tokens=tokens[2]),
+            )
+        return made[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from functools import partial
 from typing import TypeVar, cast
 
@@ -200,7 +201,7 @@ class ResilientClient:
                 continue
             attempts_before = call.attempts
             try:
-                response = await self._with_retries(
+                response, cost = await self._with_retries(
                     call, partial(self._attempt, router(request, target), target, index, call)
                 )
             except LLMError as error:
@@ -212,13 +213,13 @@ class ResilientClient:
                 continue
             call.target, call.fallback_index = target, index
             self.remember(request, idempotency_key, response, use_cache=use_cache)
-            cost = self.books.pricing.cost(target.provider, target.model, response.usage)
             return ChainResult(response, target, index, call.attempts - attempts_before, cost)
         raise AllTargetsFailedError(failures)
 
     async def _attempt(
         self, request: LLMRequest, target: ModelTarget, index: int, call: CallState, number: int
-    ) -> LLMResponse:
+    ) -> tuple[LLMResponse, Decimal | None]:
+        """The response and its cost (None when the model has no price)."""
         client = self.clients[target.provider]
         attempt = self.books.open(request, call, target, index, number, client.provider)
         try:
@@ -239,14 +240,14 @@ class ResilientClient:
         except BaseException:
             self.books.abandon(attempt)
             raise
-        self.books.succeed(
+        cost = self.books.succeed(
             attempt,
             response.usage,
             finish_reason=response.finish_reason,
             response_model=response.model,
             response_text=response.text,
         )
-        return response
+        return response, cost
 
     # -- streams ------------------------------------------------------------------------------
 

@@ -189,16 +189,21 @@ class EventLog:
     def at(self, level: int) -> EventSink | None:
         """The sink to write an event at `level` with, or None when the level is filtered out."""
         config = structlog.get_config()
-        current = (
-            config["processors"],
-            config["logger_factory"],
-            config["wrapper_class"],
-            config["context_class"],
-        )
+        processors, factory, wrapper, context = self._configuration
         sink = self._sink
-        if sink is None or any(
-            now is not before for now, before in zip(current, self._configuration, strict=True)
+        if (
+            sink is None
+            or config["processors"] is not processors
+            or config["logger_factory"] is not factory
+            or config["wrapper_class"] is not wrapper
+            or config["context_class"] is not context
         ):
+            current = (
+                config["processors"],
+                config["logger_factory"],
+                config["wrapper_class"],
+                config["context_class"],
+            )
             sink = self._sink = self._assemble(current)
             self._configuration = current
         return sink if sink.enabled(level) else None

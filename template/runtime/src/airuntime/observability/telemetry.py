@@ -11,8 +11,6 @@ from airuntime.observability.metrics import (
     ATTEMPT_EVENT,
     CALL_EVENT,
     VALIDATION_EVENT,
-    AttemptSample,
-    CallSample,
     MetricsRegistry,
 )
 from airuntime.observability.otel import NAMESPACE, GenAIInstruments
@@ -41,19 +39,16 @@ class Telemetry:
 
     def on_attempt(self, record: AttemptRecord) -> None:
         usage = record.usage
-        self.metrics.observe_attempt(
-            AttemptSample(
-                provider=record.target.provider,
-                model=record.target.model,
-                prompt=record.prompt or "-",
-                attempt=record.attempt,
-                outcome=record.outcome,
-                error_type=record.error_type,
-                latency_s=record.duration_s,
-                input_tokens=usage.input_tokens if usage else 0,
-                output_tokens=usage.output_tokens if usage else 0,
-                cost=record.cost,
-            )
+        self.metrics.count_attempt(
+            record.target.provider,
+            record.target.model,
+            record.prompt or "-",
+            record.outcome,
+            record.error_type,
+            record.duration_s,
+            usage.input_tokens if usage else 0,
+            usage.output_tokens if usage else 0,
+            record.cost,
         )
         sent = record.attempt > 0  # attempt 0: skipped without sending, nothing to trace
         if sent:
@@ -90,14 +85,7 @@ class Telemetry:
         sink.emit(level, ATTEMPT_EVENT, fields)
 
     def on_call(self, record: CallRecord) -> None:
-        self.metrics.observe_call(
-            CallSample(
-                outcome=record.outcome,
-                retries=record.retries,
-                cost=record.cost,
-                unknown_cost=record.unknown_cost,
-            )
-        )
+        self.metrics.count_call(record.outcome, record.retries, record.cost, record.unknown_cost)
         target = record.target
         attributes = {
             "gen_ai.provider.name": target.provider if target else "-",

@@ -103,7 +103,7 @@ class Prompt:
         PromptRenderError when a template uses an undefined value or something the sandbox
         refuses.
         """
-        if not isinstance(inputs, Mapping):
+        if type(inputs) is not dict and not isinstance(inputs, Mapping):  # dict: no ABC check
             raise PromptInputError(f"{self.ref}: inputs must be a mapping of name to value")
         values = {**self.input_defaults, **inputs}
         self._validate(values)

@@ -107,7 +107,7 @@ class DailyLedger:
         self._db.execute("COMMIT")
 
 
-@dataclass
+@dataclass(slots=True)
 class CallBudget:
     """What one logical call (all its attempts, fallbacks and repairs) has spent."""
 

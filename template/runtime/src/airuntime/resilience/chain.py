@@ -81,7 +81,7 @@ class AllTargetsFailedError(TerminalError):
         return self.message
 
 
-@dataclass
+@dataclass(slots=True)
 class CallState:
     """The running account of one logical call, across targets, retries and repairs."""
 

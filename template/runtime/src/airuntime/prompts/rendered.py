@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from airuntime.frozen import quick_init
 from airuntime.types import (
     LLMRequest,
     Message,
@@ -57,6 +58,7 @@ class PromptTarget(BaseModel):
         return model_target(self.provider, self.model)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RenderedPrompt:
     """A prompt version rendered with validated inputs."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from airuntime.errors import LLMError, TerminalError
+from airuntime.frozen import quick_init
 from airuntime.observability.events import CallOutcome
 from airuntime.resilience.budget import ZERO, BudgetExceeded, CallBudget
 from airuntime.resilience.retry import Deadline, RetryPolicy
@@ -124,6 +125,7 @@ class CallState:
         return made[1]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ChainResult:
     """A response and how it was obtained."""

@@ -62,7 +62,13 @@ class MessageTemplate:
             globals_ = dict(environment.make_globals(None))
             compiled = environment.template_class.from_code(environment, code, globals_, None)
             self._compiled = compiled
-        return compiled.render(values)
+        # What `compiled.render(values)` does, less its copy of `values` (the context's own
+        # merge with the globals below copies them anyway).
+        context = compiled.new_context(dict(compiled.globals, **values), shared=True)
+        try:
+            return compiled.environment.concat(compiled.root_render_func(context))
+        except Exception:  # noqa: BLE001 - Jinja's own handler re-raises it with template lines
+            compiled.environment.handle_exception()
 
 
 @dataclass(frozen=True, slots=True, eq=False)

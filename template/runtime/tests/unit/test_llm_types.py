@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 from pydantic import ValidationError
 
@@ -12,6 +15,7 @@ from airuntime.types import (
     OutputFormat,
     Usage,
     model_target,
+    new_request_id,
 )
 
 
@@ -95,3 +99,15 @@ def test_model_targets_are_shared_per_provider_and_model() -> None:
     assert model_target("openai", "gpt-4.1-mini") != target
     with pytest.raises(ValidationError):
         model_target("", "gpt-5-mini")
+
+
+@pytest.mark.parametrize(
+    "seed", [b"\x00" * 16, b"\xff" * 16, bytes(range(16)), bytes(range(16, 0, -1))]
+)
+def test_request_ids_are_uuid4_hex(monkeypatch: pytest.MonkeyPatch, seed: bytes) -> None:
+    monkeypatch.setattr(os, "urandom", lambda size: seed[:size])
+
+    made = new_request_id()
+
+    assert made == uuid.UUID(bytes=seed, version=4).hex
+    assert uuid.UUID(hex=made).version == 4

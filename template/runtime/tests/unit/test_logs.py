@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -14,7 +15,13 @@ from typing import Any
 import pytest
 import structlog
 
-from airuntime.observability.logs import EventLog, configure_logging, dumps_json, reset_logging
+from airuntime.observability.logs import (
+    EventLog,
+    UtcTimeStamper,
+    configure_logging,
+    dumps_json,
+    reset_logging,
+)
 
 TIMESTAMP = re.compile(r'"timestamp": "[^"]+"')
 
@@ -133,3 +140,34 @@ def test_a_processor_can_drop_an_event(tmp_path: Path) -> None:
 def test_dumps_json_is_json_dumps(value: object) -> None:
     assert dumps_json(value, default=repr) == json.dumps(value, default=repr)
     assert dumps_json(value, default=str) == json.dumps(value, default=str)
+
+
+@pytest.mark.parametrize(
+    "now_ns",
+    [
+        0,
+        1_767_225_600_000_000_000,  # 2026-01-01T00:00:00Z: no microseconds, none shown
+        1_767_225_599_999_999_999,  # the last microsecond of 2025, floored
+        1_767_225_600_000_001_000,
+        1_700_000_000_123_456_789,
+    ],
+)
+def test_the_timestamp_is_the_one_structlog_writes(now_ns: int) -> None:
+    expected = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=now_ns // 1000)
+    stamper = UtcTimeStamper()
+
+    assert stamper.text(now_ns) == expected.isoformat().replace("+00:00", "Z")
+    assert stamper.text(now_ns + 1000) == (
+        expected + dt.timedelta(microseconds=1)
+    ).isoformat().replace("+00:00", "Z")  # the second's text, reused
+
+
+def test_a_live_timestamp_reads_as_the_time_now() -> None:
+    before = dt.datetime.now(dt.UTC)
+    stamped = UtcTimeStamper()(None, "info", {})["timestamp"]
+    after = dt.datetime.now(dt.UTC)
+    theirs = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})["timestamp"]
+
+    assert before <= dt.datetime.fromisoformat(stamped) <= after
+    assert stamped.endswith("Z")
+    assert len(stamped) in (len(theirs), len(theirs) - 7, len(theirs) + 7)  # .ffffff or none

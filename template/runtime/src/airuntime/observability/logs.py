@@ -12,10 +12,12 @@ through structlog as usual. Either way the line is the same.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,30 @@ def dumps_json(value: Any, *, default: Callable[[Any], Any] | None = None) -> st
     `json.dumps` builds a new one on every call that passes any argument, as structlog's
     JSONRenderer does. The text is the same (`json.dumps` is exactly this with a new encoder)."""
     return _encoder(default).encode(value)
+
+
+class UtcTimeStamper:
+    """structlog's `TimeStamper(fmt="iso", utc=True)`, quicker: the same `timestamp` text
+    (`datetime.now(UTC).isoformat()` with `Z` for `+00:00`, microseconds floored, none shown
+    when zero), with the date and time to the second formatted once per second, not per event.
+    """
+
+    __slots__ = ("_second",)
+
+    def __init__(self) -> None:
+        self._second: tuple[int, str] = (-1, "")  # one tuple: read and replaced atomically
+
+    def __call__(self, _logger: Any, _method_name: str, event_dict: Any) -> Any:
+        event_dict["timestamp"] = self.text(time.time_ns())
+        return event_dict
+
+    def text(self, now_ns: int) -> str:
+        second, micro = divmod(now_ns // 1000, 1_000_000)
+        cached = self._second
+        if cached[0] != second:
+            whole = dt.datetime.fromtimestamp(second, dt.UTC).isoformat()
+            cached = self._second = (second, whole.removesuffix("+00:00"))
+        return f"{cached[1]}.{micro:06d}Z" if micro else f"{cached[1]}Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +99,7 @@ def configure_logging(
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UtcTimeStamper(),
         renderer,
     ]
     wrapper_class = structlog.make_filtering_bound_logger(min_level)

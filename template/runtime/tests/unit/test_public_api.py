@@ -53,11 +53,7 @@ def test_every_public_name_loads_from_its_module() -> None:
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="module 'airuntime' has no attribute 'NoSuchThing'"):
-<<<<<<< HEAD
         airuntime.NoSuchThing  # noqa: B018 - the attribute access is the test
-=======
-        airuntime.NoSuchThing  # noqa: B018
->>>>>>> perf
 
 
 def test_importing_the_api_loads_no_submodule() -> None:

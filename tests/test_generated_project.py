@@ -7,6 +7,7 @@ copied with the post-copy task, initialised and validated; a fourth is copied wi
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -120,6 +121,7 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         assert "the openai extra is not installed" in runtime
     if examples:
         check_layering_is_enforced(project, answers["package_name"], env)
+        check_complexity_is_gated_and_reported(project, answers["package_name"], env)
 
     if answers["ci"] == "github":
         workflows = project / ".github"
@@ -167,6 +169,33 @@ def check_two_tiers_at_once(project: Path, env: dict[str, str]) -> None:
         output, _ = process.communicate(timeout=600)
         assert process.returncode == 0, output[-2000:]
         assert " passed" in output
+
+
+def check_complexity_is_gated_and_reported(
+    project: Path, package: str, env: dict[str, str]
+) -> None:
+    """`make quality` lists the most complex feature code first (coverage from validate-branch's
+    run); a function one branch past the gate fails `make lint` with a line naming it."""
+    report = run(["make", "quality"], project, env).stdout
+    assert "Most complex functions" in report
+    quality = json.loads((project / "reports" / "quality.json").read_text(encoding="utf-8"))
+    first = quality["functions"][0]
+    assert (first["name"], first["path"]) == (
+        "_print_summaries",
+        f"src/{package}/features/commands.py",
+    )
+    assert quality["modules"], "no coverage data from make validate-branch"
+    assert all(module["focus"] for module in quality["modules"][:3])
+
+    tangled = project / "src" / package / "features" / "tangled.py"
+    branches = "".join(f"    if value == {n}:\n        return {n}\n" for n in range(10))
+    tangled.write_text(
+        f'"""Too many branches."""\n\n\ndef route(value: int) -> int:\n{branches}    return -1\n',
+        encoding="utf-8",
+    )
+    refused = run(["make", "lint"], project, env, expect=2)
+    assert "C901 `route` is too complex (11 > 10)" in refused.stdout
+    tangled.unlink()
 
 
 def check_layering_is_enforced(project: Path, package: str, env: dict[str, str]) -> None:

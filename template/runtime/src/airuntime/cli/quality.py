@@ -196,7 +196,8 @@ def print_tables(
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # A terminal gets its own width; a pipe or a CI log gets room for file:line in one cell.
+    console = Console(width=None if sys.stdout.isatty() else 120)
     table = Table(title="Most complex functions (AI integration layer first)")
     for column in ("function", "where", "complexity", "layer"):
         table.add_column(

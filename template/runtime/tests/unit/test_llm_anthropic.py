@@ -456,3 +456,60 @@ async def test_stop_reasons_map_to_finish_reasons(
     api.respond(body=message("x", stop_reason=stop_reason))
 
     assert (await client.complete(ask())).finish_reason == finish_reason
+
+
+def with_content(content: Any) -> dict[str, Any]:
+    return {**message(), "content": content}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (with_content(None), "'NoneType' object is not iterable"),
+        (with_content("Hello!"), "'str' object has no attribute 'type'"),
+        (with_content([{"type": "text", "text": 42}]), "a text block's text is not text: 42"),
+        ({**message(), "usage": None}, "'NoneType' object has no attribute"),
+        ({**message(), "type": "completion"}, "the response is not a message (type 'completion')"),
+    ],
+)
+async def test_a_response_of_an_unknown_shape_is_a_one_line_server_error(
+    api: FakeAnthropic, client: AnthropicClient, body: dict[str, Any], reason: str
+) -> None:
+    api.respond(body=body)
+
+    with pytest.raises(ServerError) as caught:
+        await client.complete(ask())
+
+    assert reason in caught.value.message
+    assert "\n" not in str(caught.value)
+    assert caught.value.retryable
+    assert len(api.sent) == 1
+
+
+async def test_an_error_object_sent_with_a_200_is_read_by_its_type(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    """Some gateways in front of the Messages API pass an upstream error on with status 200."""
+    api.respond(body=error_body("overloaded_error", "Overloaded"))
+
+    with pytest.raises(RateLimitedError) as caught:
+        await client.complete(ask())
+
+    assert (caught.value.status_code, caught.value.message) == (529, "Overloaded")
+
+
+async def test_a_stream_event_of_an_unknown_shape_is_a_server_error(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    broken = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": ["not", "text"]},
+    }
+    api.stream(STREAM_START, BLOCK_START, text_delta("Hel"), broken)
+    received: list[Chunk] = []
+
+    with pytest.raises(ServerError, match="a text delta is not text"):
+        await drain(client.stream(ask()), received)
+
+    assert [piece.text for piece in received] == ["Hel"]

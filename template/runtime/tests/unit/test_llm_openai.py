@@ -52,8 +52,14 @@ class FakeOpenAI:
     ) -> None:
         self.replies.append(lambda _: httpx2.Response(status, json=body, headers=headers))
 
-    def stream(self, *events: dict[str, Any]) -> None:
-        lines = [f"data: {json.dumps(event)}\n\n" for event in events] + ["data: [DONE]\n\n"]
+    def respond_bytes(self, content: bytes, content_type: str) -> None:
+        headers = {"content-type": content_type}
+        self.replies.append(lambda _: httpx2.Response(200, content=content, headers=headers))
+
+    def stream(self, *events: dict[str, Any] | str) -> None:
+        """Server-sent events: each a JSON payload (or, as a string, a raw `data:` value)."""
+        data = [event if isinstance(event, str) else json.dumps(event) for event in events]
+        lines = [f"data: {value}\n\n" for value in data] + ["data: [DONE]\n\n"]
         body = "".join(lines).encode()
         headers = {"content-type": "text/event-stream"}
         self.replies.append(lambda _: httpx2.Response(200, content=body, headers=headers))
@@ -122,6 +128,42 @@ USAGE_CHUNK = {
     "choices": [],
     "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
 }
+
+
+SAFE = {"filtered": False, "severity": "safe"}
+
+
+def azure_filter_results(**flagged: str) -> dict[str, Any]:
+    """Azure OpenAI's content filter verdicts, with `flagged` categories at their severity."""
+    categories = ("hate", "self_harm", "sexual", "violence")
+    return {
+        category: {"filtered": True, "severity": flagged[category]} if category in flagged else SAFE
+        for category in categories
+    }
+
+
+def azure_filtered_completion() -> dict[str, Any]:
+    """Azure OpenAI withholding an answer its output filter flagged: the choice has only the
+    finish reason and the verdicts, no message."""
+    return {
+        "id": "chatcmpl-AzF1GxkqX9mJ2bVn8pQ4sT6uW0yZ",
+        "object": "chat.completion",
+        "created": 1767225600,
+        "model": "gpt-4o-2024-11-20",
+        "prompt_filter_results": [
+            {"prompt_index": 0, "content_filter_results": azure_filter_results()}
+        ],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "content_filter",
+                "logprobs": None,
+                "content_filter_results": azure_filter_results(violence="medium"),
+            }
+        ],
+        "usage": {"prompt_tokens": 31, "completion_tokens": 12, "total_tokens": 43},
+        "system_fingerprint": "fp_b705f0c291",
+    }
 
 
 def error_body(message: str, error_type: str, code: str | None) -> dict[str, Any]:
@@ -524,3 +566,152 @@ async def test_aclose_can_be_called_twice(api: FakeOpenAI) -> None:
 
     await built.aclose()
     await built.aclose()
+
+
+async def test_azure_withholding_the_message_for_its_content_filter_is_a_content_filter_error(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.respond(body=azure_filtered_completion())
+
+    with pytest.raises(ContentFilteredError) as caught:
+        await client.complete(ask())
+
+    assert not caught.value.retryable
+    assert caught.value.message == "the output was stopped by the content filter"
+    assert len(api.sent) == 1
+
+
+def without_message(finish_reason: str) -> dict[str, Any]:
+    body = completion(finish_reason=finish_reason)
+    del body["choices"][0]["message"]
+    return body
+
+
+def with_message(message: Any) -> dict[str, Any]:
+    body = completion()
+    body["choices"][0]["message"] = message
+    return body
+
+
+def with_usage(usage: Any) -> dict[str, Any]:
+    return {**completion(), "usage": usage}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (without_message("stop"), "the response's choice has no message (finish_reason 'stop')"),
+        (with_message("Hello!"), "'str' object has no attribute 'refusal'"),
+        (
+            with_message({"role": "assistant", "content": [{"type": "text", "text": "Hi"}]}),
+            "the message's content is not text: [{'type': 'text', 'text': 'Hi'}]",
+        ),
+        (
+            with_usage({"prompt_tokens": "19", "completion_tokens": None}),
+            "Usage.output_tokens: Input should be a valid integer",
+        ),
+        ({**completion(), "choices": None}, "the response has no choices"),
+        ([completion()], "'list' object has no attribute 'choices'"),
+    ],
+)
+async def test_a_response_of_an_unknown_shape_is_a_one_line_server_error(
+    api: FakeOpenAI, client: OpenAIClient, body: Any, reason: str
+) -> None:
+    api.respond(body=body)
+
+    with pytest.raises(ServerError) as caught:
+        await client.complete(ask())
+
+    assert reason in caught.value.message
+    assert "\n" not in str(caught.value)
+    assert caught.value.retryable
+    assert len(api.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"id": "chatcmpl-1", "choices": [', "application/json"),
+        (b"<html><body>502 Bad Gateway</body></html>", "text/html"),
+    ],
+)
+async def test_a_body_that_is_not_a_completion_is_a_server_error(
+    api: FakeOpenAI, client: OpenAIClient, content: bytes, content_type: str
+) -> None:
+    api.respond_bytes(content, content_type)
+
+    with pytest.raises(ServerError) as caught:
+        await client.complete(ask())
+
+    assert "\n" not in str(caught.value)
+    assert len(api.sent) == 1
+
+
+def annotation_chunk(**flagged: str) -> dict[str, Any]:
+    """Azure's asynchronous filter: verdicts on text already streamed, in a choice with no delta."""
+    return {
+        "id": "chatcmpl-123",
+        "object": "chat.completion.chunk",
+        "created": 1767225600,
+        "model": "gpt-4o-2024-11-20",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": None,
+                "content_filter_results": azure_filter_results(**flagged),
+                "content_filter_offsets": {
+                    "check_offset": 0,
+                    "start_offset": 0,
+                    "end_offset": 12,
+                },
+            }
+        ],
+    }
+
+
+async def test_azure_stream_annotations_without_a_delta_add_no_text(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    prompt_results = {
+        "id": "",
+        "object": "",
+        "created": 0,
+        "model": "",
+        "choices": [],
+        "prompt_filter_results": [
+            {"prompt_index": 0, "content_filter_results": azure_filter_results()}
+        ],
+    }
+    api.stream(
+        prompt_results,
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Hello"}),
+        chunk({"content": " there"}),
+        annotation_chunk(),
+        chunk({}, finish_reason="stop"),
+        USAGE_CHUNK,
+    )
+
+    chunks = [piece async for piece in client.stream(ask())]
+
+    assert "".join(piece.text for piece in chunks) == "Hello there"
+    assert chunks[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (chunk({"content": 42}), "a chunk's content is not text: 42"),
+        ('{"id": "chatcmpl-123", "choices": [{"delta": ', "unreadable response"),
+    ],
+)
+async def test_a_stream_chunk_of_an_unknown_shape_is_a_server_error(
+    api: FakeOpenAI, client: OpenAIClient, event: dict[str, Any] | str, reason: str
+) -> None:
+    api.stream(chunk({"content": "Hi"}), event)
+    received: list[Chunk] = []
+
+    with pytest.raises(ServerError, match=reason):
+        await drain(client.stream(ask()), received)
+
+    assert [piece.text for piece in received] == ["Hi"]

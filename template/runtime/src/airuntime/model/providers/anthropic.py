@@ -11,7 +11,9 @@
 - Usage: `input_tokens` counts every prompt token, cache reads and writes included (the API
   reports them apart), so it means the same as OpenAI's `prompt_tokens`.
 
-SDK retries are off (`max_retries=0`): retrying is the resilience layer's job.
+SDK retries are off (`max_retries=0`): retrying is the resilience layer's job. A response of a
+shape the adapter cannot read (an error object sent with a 200 by a gateway, content that is
+not a list of blocks) becomes an `LLMError` too, never an AttributeError.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from airuntime.errors import (
     ProviderTimeoutError,
     ServerError,
 )
-from airuntime.model.providers.http_errors import error_for_status
+from airuntime.model.providers.http_errors import error_for_status, readable_response, text_of
 from airuntime.types import (
     Chunk,
     FinishReason,
@@ -115,17 +117,18 @@ class AnthropicClient:
             events = await self._create_stream(request)
             async with events:
                 async for event in events:
-                    if event.type == "message_start":
-                        usage = _usage(event.message.usage)
-                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                        if event.delta.text:
-                            yield Chunk(text=event.delta.text, index=index)
-                            index += 1
-                    elif event.type == "message_delta":
-                        finish = _finish_reason(event.delta.stop_reason, request.model)
-                        usage = usage.model_copy(
-                            update={"output_tokens": event.usage.output_tokens}
-                        )
+                    with readable_response(PROVIDER, request.model):
+                        text = _text_of_event(event)
+                        if event.type == "message_start":
+                            usage = _usage(event.message.usage)
+                        elif event.type == "message_delta":
+                            finish = _finish_reason(event.delta.stop_reason, request.model)
+                            usage = usage.model_copy(
+                                update={"output_tokens": event.usage.output_tokens}
+                            )
+                    if text:
+                        yield Chunk(text=text, index=index)
+                        index += 1
         yield Chunk(text="", index=index, finish_reason=finish, usage=usage)
 
     async def aclose(self) -> None:
@@ -186,16 +189,43 @@ def _message(role: str, content: str) -> MessageParam:
 
 
 def _to_response(message: AnthropicMessage, request: LLMRequest, latency_ms: float) -> LLMResponse:
-    text = "".join(block.text for block in message.content if block.type == "text")
-    return LLMResponse(
-        text=text,
-        model=message.model or request.model,
-        provider=PROVIDER,
-        finish_reason=_finish_reason(message.stop_reason, request.model),
-        usage=_usage(message.usage),
-        response_id=message.id,
-        latency_ms=latency_ms,
-        request_id=request.request_id,
+    with readable_response(PROVIDER, request.model):
+        if message.type != "message":  # e.g. a gateway's error object sent with a 200
+            raise _error_in_body(message, request.model)
+        text = "".join(
+            text_of(block.text, "a text block's text")
+            for block in message.content
+            if block.type == "text"
+        )
+        return LLMResponse(
+            text=text,
+            model=message.model or request.model,
+            provider=PROVIDER,
+            finish_reason=_finish_reason(message.stop_reason, request.model),
+            usage=_usage(message.usage),
+            response_id=message.id,
+            latency_ms=latency_ms,
+            request_id=request.request_id,
+        )
+
+
+def _text_of_event(event: RawMessageStreamEvent) -> str:
+    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+        return text_of(event.delta.text, "a text delta")
+    return ""
+
+
+def _error_in_body(message: AnthropicMessage, model: str) -> LLMError:
+    """The error a body that is not a message stands for: its error object's type, if any."""
+    error = getattr(message, "error", None)
+    if isinstance(error, Mapping):
+        error_type = error.get("type")
+        status = _STATUS_OF_ERROR_TYPE.get(error_type if isinstance(error_type, str) else "")
+        text = error.get("message")
+        if status is not None and isinstance(text, str):
+            return error_for_status(status, text, provider=PROVIDER, model=model, headers={})
+    return ServerError(
+        f"the response is not a message (type {message.type!r})", provider=PROVIDER, model=model
     )
 
 

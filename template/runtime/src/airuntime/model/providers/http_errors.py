@@ -1,9 +1,13 @@
-"""What every adapter shares: HTTP status and Retry-After headers mapped into the taxonomy."""
+"""What every adapter shares: HTTP statuses and Retry-After headers mapped into the taxonomy,
+and responses of a shape the adapter cannot read turned into a typed error."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from pydantic import ValidationError
 
 from airuntime.errors import (
     AuthenticationError,
@@ -24,6 +28,7 @@ AUTHENTICATION_STATUSES = frozenset({401, 402, 403})  # 402: billing, fixed by a
 REQUEST_TIMEOUT = 408
 CONFLICT = 409
 SERVER_ERROR = 500
+_SHOWN_OF_A_BAD_VALUE = 80  # characters of an unreadable value quoted in an error message
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -74,3 +79,43 @@ def error_for_status(
     elif content_filtered:
         error_class = ContentFilteredError
     return error_class(message, provider=provider, model=model, status_code=status_code)
+
+
+@contextmanager
+def readable_response(provider: str, model: str) -> Iterator[None]:
+    """Reading a response of a shape the adapter does not know is a ServerError, never an
+    AttributeError or a TypeError escaping the error taxonomy.
+
+    The SDKs build their response objects without validating them, so a proxy or a compatible
+    server can hand over anything: a choice with no message, text that is not a string, usage
+    that is not a number. Like an unparseable body, it is the server's fault and may not happen
+    again, hence retryable.
+    """
+    try:
+        yield
+    except LLMError:
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as error:
+        raise ServerError(
+            f"the response has a shape the adapter cannot read: {_one_line(error)}",
+            provider=provider,
+            model=model,
+        ) from error
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in (error.title, *problem['loc']))}: {problem['msg']}"
+            for problem in error.errors(include_url=False)
+        )
+    return " ".join(str(error).split())
+
+
+def text_of(value: object, what: str) -> str:
+    """A text field of a response: absent is empty, anything but a string is unreadable."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} is not text: {value!r:.{_SHOWN_OF_A_BAD_VALUE}}")
+    return value

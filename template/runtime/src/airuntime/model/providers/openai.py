@@ -5,22 +5,30 @@ self-hosted server; the one difference is that `max_tokens` is sent instead of
 `max_completion_tokens`, which such servers may not know yet.
 
 SDK retries are off (`max_retries=0`): retrying is the resilience layer's job. Every SDK
-exception and every refusal (`finish_reason` "content_filter", a `refusal` message) becomes an
-`LLMError` of the shared taxonomy.
+exception, every refusal (`finish_reason` "content_filter", a `refusal` message) and every
+response of a shape the adapter cannot read (a choice without a message, a body that is not
+JSON) becomes an `LLMError` of the shared taxonomy.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict, cast
 
 import httpx2
 import openai
 from openai import Omit
-from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    ChatCompletionMessageParam,
+)
+from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from openai.types.chat.completion_create_params import ResponseFormat
 from openai.types.completion_usage import CompletionUsage
 
@@ -32,7 +40,7 @@ from airuntime.errors import (
     ProviderTimeoutError,
     ServerError,
 )
-from airuntime.model.providers.http_errors import error_for_status
+from airuntime.model.providers.http_errors import error_for_status, readable_response, text_of
 from airuntime.types import (
     Chunk,
     FinishReason,
@@ -100,12 +108,11 @@ class OpenAIClient:
             )
             async with chunks:
                 async for piece in chunks:
-                    text, reason = _read_chunk(piece, request.model)
-                    finish = reason or finish
-                    if piece.usage is not None:
-                        usage = _usage(piece.usage)
-                    if text:
-                        yield Chunk(text=text, index=index)
+                    read = _read_chunk(piece, request.model)
+                    finish = read.finish_reason or finish
+                    usage = read.usage or usage
+                    if read.text:
+                        yield Chunk(text=read.text, index=index)
                         index += 1
         yield Chunk(text="", index=index, finish_reason=finish or "other", usage=usage or Usage())
 
@@ -214,35 +221,61 @@ def is_strict_compatible(schema: Any) -> bool:
 
 
 def _to_response(completion: ChatCompletion, request: LLMRequest, latency_ms: float) -> LLMResponse:
-    if not completion.choices:
-        raise ServerError("the response has no choices", provider=PROVIDER, model=request.model)
-    choice = completion.choices[0]
-    if choice.message.refusal:
-        raise ContentFilteredError(
-            f"the model refused: {choice.message.refusal}", provider=PROVIDER, model=request.model
+    model = request.model
+    with readable_response(PROVIDER, model):
+        if not completion.choices:
+            raise ServerError("the response has no choices", provider=PROVIDER, model=model)
+        choice = completion.choices[0]
+        # Typed as always there, but None when Azure's content filter withheld the whole answer.
+        message = cast("ChatCompletionMessage | None", choice.message)
+        if message is not None and message.refusal:
+            raise ContentFilteredError(
+                f"the model refused: {message.refusal}", provider=PROVIDER, model=model
+            )
+        finish_reason = _finish_reason(choice.finish_reason, model)
+        if message is None:
+            raise ServerError(
+                f"the response's choice has no message (finish_reason {choice.finish_reason!r})",
+                provider=PROVIDER,
+                model=model,
+            )
+        return LLMResponse(
+            text=text_of(message.content, "the message's content"),
+            model=completion.model or model,
+            provider=PROVIDER,
+            finish_reason=finish_reason,
+            usage=_usage(completion.usage) if completion.usage is not None else Usage(),
+            response_id=completion.id,
+            latency_ms=latency_ms,
+            request_id=request.request_id,
         )
-    return LLMResponse(
-        text=choice.message.content or "",
-        model=completion.model or request.model,
-        provider=PROVIDER,
-        finish_reason=_finish_reason(choice.finish_reason, request.model),
-        usage=_usage(completion.usage) if completion.usage is not None else Usage(),
-        response_id=completion.id,
-        latency_ms=latency_ms,
-        request_id=request.request_id,
-    )
 
 
-def _read_chunk(piece: ChatCompletionChunk, model: str) -> tuple[str, FinishReason | None]:
-    if not piece.choices:  # the usage-only chunk at the end
-        return "", None
-    choice = piece.choices[0]
-    if choice.delta.refusal:
-        raise ContentFilteredError(
-            f"the model refused: {choice.delta.refusal}", provider=PROVIDER, model=model
-        )
-    reason = _finish_reason(choice.finish_reason, model) if choice.finish_reason else None
-    return choice.delta.content or "", reason
+class _Piece(NamedTuple):
+    """What one stream chunk adds."""
+
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+def _read_chunk(piece: ChatCompletionChunk, model: str) -> _Piece:
+    with readable_response(PROVIDER, model):
+        usage = _usage(piece.usage) if piece.usage is not None else None
+        # No choices: the usage chunk at the end, or (Azure) the prompt's filter results first.
+        if not piece.choices:
+            return _Piece(usage=usage)
+        choice = piece.choices[0]
+        reason = _finish_reason(choice.finish_reason, model) if choice.finish_reason else None
+        # Typed as always there, but None in Azure's content-filter annotations of the output.
+        delta = cast("ChoiceDelta | None", choice.delta)
+        if delta is None:
+            return _Piece(finish_reason=reason, usage=usage)
+        if delta.refusal:
+            raise ContentFilteredError(
+                f"the model refused: {delta.refusal}", provider=PROVIDER, model=model
+            )
+        return _Piece(text_of(delta.content, "a chunk's content"), reason, usage)
 
 
 def _finish_reason(reason: str | None, model: str) -> FinishReason:
@@ -276,6 +309,10 @@ def _translated_errors(model: str) -> Iterator[None]:
         raise ProviderTimeoutError(str(error), provider=PROVIDER, model=model) from error
     except httpx2.TransportError as error:
         raise ProviderConnectionError(str(error), provider=PROVIDER, model=model) from error
+    except json.JSONDecodeError as error:  # a body, or a stream event, that is not JSON
+        raise ServerError(
+            f"unreadable response: {error}", provider=PROVIDER, model=model
+        ) from error
     except openai.OpenAIError as error:
         raise ServerError(str(error), provider=PROVIDER, model=model) from error
 

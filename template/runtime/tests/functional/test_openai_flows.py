@@ -12,7 +12,8 @@ pytest.importorskip(
 )
 
 import json
-from collections.abc import Callable
+import random
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
@@ -21,10 +22,21 @@ from typer.testing import CliRunner
 
 from airuntime.cli.ask import AskSetup, ask_command
 from airuntime.cli.exits import ExitCode
+from airuntime.errors import BadRequestError
+from airuntime.model.mock import MockLLM, Step
 from airuntime.model.providers.openai import OpenAIClient
+from airuntime.observability.events import RecordingObserver
+from airuntime.resilience.budget import Budget
+from airuntime.resilience.chain import ResilienceConfig
+from airuntime.resilience.retry import RetryPolicy
+from airuntime.testing import FakeClock, flat_prices, resilient_client
+from airuntime.types import Chunk, LLMRequest, Message, ModelTarget
 
 Reply = Callable[[httpx2.Request], httpx2.Response]
 MODEL = "gpt-5-mini"
+PRIMARY = ModelTarget(provider="openai", model=MODEL)
+BACKUP = ModelTarget(provider="backup", model="backup-model")
+POLICY = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=8.0, retry_after_cap=30.0)
 
 
 class FakeOpenAI:
@@ -143,3 +155,119 @@ def test_ask_raw_reports_a_response_without_a_message_in_one_line(
     assert result.exit_code == ExitCode.PROVIDER_UNAVAILABLE
     assert (result.stdout, result.stderr) == ("", expected)
     assert len(api.sent) == 1
+
+
+class Stack:
+    """The resilient client over the real OpenAI adapter, with a mock as its fallback target,
+    on a fake clock (backoff is recorded, never waited)."""
+
+    def __init__(
+        self,
+        api: FakeOpenAI,
+        backup: tuple[Step, ...] = ("The backup answers.",),
+        *,
+        fallback_on: frozenset[str] = frozenset(),
+    ) -> None:
+        self.clock = FakeClock()
+        self.backup = MockLLM(backup, provider="backup", sleep=self.clock.sleep)
+        self.observer = RecordingObserver()
+        self.budget = Budget()
+        self.client = resilient_client(
+            {"openai": api.client(), "backup": self.backup},
+            clock=self.clock,
+            fallbacks=[BACKUP],
+            config=ResilienceConfig(retry=POLICY, extra_fallback_errors=fallback_on),
+            pricing=flat_prices([PRIMARY, BACKUP]),
+            budget=self.budget,
+            observer=self.observer,
+        )
+
+    def outcomes(self) -> list[tuple[str, int, str]]:
+        return [(r.target.provider, r.attempt, r.outcome) for r in self.observer.attempts]
+
+
+def request() -> LLMRequest:
+    return LLMRequest(
+        model=MODEL, messages=(Message(role="user", content="Summarise the report."),)
+    )
+
+
+def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-123",
+        "object": "chat.completion.chunk",
+        "created": 1767225600,
+        "model": "gpt-5-mini-2025-08-07",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+
+
+def ran_out_of_room(error: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """An OpenAI-compatible server that stops with "length" before any text, then says why."""
+    return (
+        chunk({"role": "assistant", "content": ""}),
+        chunk({}, finish_reason="length"),
+        {"error": error},
+    )
+
+
+async def drain(chunks: AsyncIterator[Chunk], into: list[Chunk]) -> None:
+    async for piece in chunks:
+        into.append(piece)
+
+
+async def test_a_400_inside_a_stream_is_sent_once_and_raised() -> None:
+    api = FakeOpenAI()
+    api.stream(*ran_out_of_room({"code": 400, "message": "Token limit reached"}))
+    stack = Stack(api)
+    received: list[Chunk] = []
+
+    with pytest.raises(BadRequestError, match="Token limit reached") as caught:
+        await drain(stack.client.stream(request()), received)
+
+    assert caught.value.status_code == 400
+    assert len(api.sent) == 1
+    assert stack.backup.requests == []
+    assert stack.clock.sleeps == []
+    assert received == []
+    assert stack.outcomes() == [("openai", 1, "bad_request")]
+    assert [call.outcome for call in stack.observer.calls] == ["error"]
+
+
+async def test_a_400_inside_a_stream_falls_back_at_once_when_bad_requests_may() -> None:
+    api = FakeOpenAI()
+    api.stream(*ran_out_of_room({"code": 400, "message": "Token limit reached"}))
+    stack = Stack(api, fallback_on=frozenset({"bad_request"}))
+
+    chunks = [piece async for piece in stack.client.stream(request())]
+
+    assert "".join(piece.text for piece in chunks) == "The backup answers."
+    assert (len(api.sent), len(stack.backup.requests)) == (1, 1)
+    assert stack.clock.sleeps == []
+    assert stack.outcomes() == [("openai", 1, "bad_request"), ("backup", 1, "ok")]
+
+
+async def test_a_server_error_inside_a_stream_is_still_retried_then_falls_back() -> None:
+    api = FakeOpenAI()
+    failed = {
+        "message": "The server had an error while processing your request.",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+    for _ in range(3):
+        api.stream(*ran_out_of_room(failed))
+    stack = Stack(api)
+
+    chunks = [piece async for piece in stack.client.stream(request())]
+
+    assert "".join(piece.text for piece in chunks) == "The backup answers."
+    assert (len(api.sent), len(stack.backup.requests)) == (3, 1)
+    rng = random.Random(0)  # the stack's seeded jitter: two waits, none after the third failure
+    assert stack.clock.sleeps == [POLICY.backoff(1, rng), POLICY.backoff(2, rng)]
+    assert stack.outcomes() == [
+        ("openai", 1, "server_error"),
+        ("openai", 2, "server_error"),
+        ("openai", 3, "server_error"),
+        ("backup", 1, "ok"),
+    ]

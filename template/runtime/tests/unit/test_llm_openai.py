@@ -371,15 +371,90 @@ async def test_stream_stopped_by_the_content_filter_raises_after_the_text(
     assert [piece.text for piece in received] == ["Partial"]
 
 
-async def test_an_error_event_mid_stream_is_a_server_error(
-    api: FakeOpenAI, client: OpenAIClient
+@pytest.mark.parametrize(
+    ("error", "error_class", "status"),
+    [
+        # An OpenAI-compatible server that ran out of room after finish_reason "length".
+        ({"code": 400, "message": "Token limit reached"}, BadRequestError, 400),
+        # vLLM's error object: the status as a number in `code`.
+        (
+            {
+                "object": "error",
+                "message": "This model's maximum context length is 8192 tokens. However, you "
+                "requested 8300 tokens (8044 in the messages, 256 in the completion).",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            ContextLengthExceededError,
+            400,
+        ),
+        # LiteLLM's: the status as a string.
+        (
+            {"message": "litellm.RateLimitError: quota hit", "type": "None", "code": "429"},
+            RateLimitedError,
+            429,
+        ),
+        # Azure's: an explicit status, and its content filter's code.
+        (
+            {
+                "message": "The response was filtered due to the prompt triggering Azure "
+                "OpenAI's content management policy.",
+                "type": None,
+                "param": "prompt",
+                "code": "content_filter",
+                "status": 400,
+            },
+            ContentFilteredError,
+            400,
+        ),
+        # OpenAI's own: no status, a code or a type that implies one.
+        (
+            {
+                "message": "Rate limit reached for gpt-5.4-mini on tokens per min (TPM)",
+                "type": "tokens",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            },
+            RateLimitedError,
+            429,
+        ),
+        (
+            {
+                "message": "The server had an error while processing your request.",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            },
+            ServerError,
+            500,
+        ),
+        ({"message": "Something went wrong"}, ServerError, None),
+    ],
+)
+async def test_an_error_object_mid_stream_is_read_by_its_status_or_code(
+    api: FakeOpenAI,
+    client: OpenAIClient,
+    error: dict[str, Any],
+    error_class: type[LLMError],
+    status: int | None,
 ) -> None:
     api.stream(
-        chunk({"content": "Hi"}), error_body("The server had an error", "server_error", None)
+        chunk({"role": "assistant", "content": "Hi"}),
+        chunk({}, finish_reason="length"),
+        {"error": error},
     )
+    received: list[Chunk] = []
 
-    with pytest.raises(ServerError, match="The server had an error"):
-        await drain(client.stream(ask()), [])
+    with pytest.raises(LLMError) as caught:
+        await drain(client.stream(ask()), received)
+
+    assert type(caught.value) is error_class
+    assert caught.value.retryable is (error_class in (RateLimitedError, ServerError))
+    assert caught.value.status_code == status
+    assert caught.value.message == error["message"]
+    assert [piece.text for piece in received] == ["Hi"]
+    assert len(api.sent) == 1
 
 
 @pytest.mark.parametrize(

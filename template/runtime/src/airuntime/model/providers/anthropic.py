@@ -38,7 +38,12 @@ from airuntime.errors import (
     ProviderTimeoutError,
     ServerError,
 )
-from airuntime.model.providers.http_errors import error_for_status, readable_response, text_of
+from airuntime.model.providers.http_errors import (
+    FIRST_ERROR_STATUS,
+    error_for_status,
+    readable_response,
+    text_of,
+)
 from airuntime.types import (
     Chunk,
     FinishReason,
@@ -74,7 +79,6 @@ _SPEND_LIMIT_CODES = frozenset({"contract_spend_limit_reached", "enforced_spend_
 _CONTEXT_LENGTH = re.compile(
     r"prompt is too long|context limit|context window|context length", re.IGNORECASE
 )
-FIRST_ERROR_STATUS = 400
 _JSON_INSTRUCTION = "Respond with a single JSON object and nothing else."
 
 

@@ -28,6 +28,8 @@ AUTHENTICATION_STATUSES = frozenset({401, 402, 403})  # 402: billing, fixed by a
 REQUEST_TIMEOUT = 408
 CONFLICT = 409
 SERVER_ERROR = 500
+FIRST_ERROR_STATUS = 400
+LAST_STATUS = 599
 _SHOWN_OF_A_BAD_VALUE = 80  # characters of an unreadable value quoted in an error message
 
 
@@ -42,6 +44,17 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         if math.isfinite(value) and value >= 0:
             return value / 1000
     return parse_retry_after(headers.get("retry-after"))
+
+
+def status_in(value: object) -> int | None:
+    """An HTTP error status written as a number or a numeric string (400-599), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and FIRST_ERROR_STATUS <= value <= LAST_STATUS:
+        return value
+    return None
 
 
 def error_for_status(

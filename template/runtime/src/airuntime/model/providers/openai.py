@@ -7,7 +7,9 @@ self-hosted server; the one difference is that `max_tokens` is sent instead of
 SDK retries are off (`max_retries=0`): retrying is the resilience layer's job. Every SDK
 exception, every refusal (`finish_reason` "content_filter", a `refusal` message) and every
 response of a shape the adapter cannot read (a choice without a message, a body that is not
-JSON) becomes an `LLMError` of the shared taxonomy.
+JSON) becomes an `LLMError` of the shared taxonomy. An error object inside a stream is read by
+the status it states (compatible servers write `"code": 400`) or that its OpenAI code implies,
+so a deterministic 400 is terminal rather than a retryable server error.
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ from airuntime.errors import (
     ProviderTimeoutError,
     ServerError,
 )
-from airuntime.model.providers.http_errors import error_for_status, readable_response, text_of
+from airuntime.model.providers.http_errors import (
+    error_for_status,
+    readable_response,
+    status_in,
+    text_of,
+)
 from airuntime.types import (
     Chunk,
     FinishReason,
@@ -63,6 +70,31 @@ _CONTEXT_LENGTH = re.compile(
     re.IGNORECASE,
 )
 _CONTENT_POLICY_CODES = frozenset({"content_filter", "content_policy_violation", "invalid_prompt"})
+# The status an error object without a numeric one stands for, by its OpenAI `code`, then `type`.
+_STATUS_OF_CODE: Mapping[str, int] = {
+    "invalid_prompt": 400,
+    "content_filter": 400,
+    "content_policy_violation": 400,
+    "context_length_exceeded": 400,
+    "unsupported_parameter": 400,
+    "unsupported_value": 400,
+    "invalid_value": 400,
+    "invalid_api_key": 401,
+    "model_not_found": 404,
+    "insufficient_quota": 429,
+    "rate_limit_exceeded": 429,
+    "server_error": 500,
+}
+_STATUS_OF_TYPE: Mapping[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "insufficient_quota": 429,
+    "requests": 429,  # a 429's type names the limit that was hit
+    "tokens": 429,
+    "server_error": 500,
+}
 _JSON_INSTRUCTION = "Respond with a single JSON object."
 
 
@@ -325,22 +357,51 @@ def translate_error(error: openai.APIError, model: str) -> LLMError:
     if isinstance(error, openai.APIConnectionError):
         return ProviderConnectionError(message, provider=PROVIDER, model=model)
     if isinstance(error, openai.APIStatusError):
-        if error.code == "insufficient_quota":  # a 429 that waiting does not fix
-            return AuthenticationError(
-                message, provider=PROVIDER, model=model, status_code=error.status_code
-            )
-        return error_for_status(
-            error.status_code,
-            message,
-            provider=PROVIDER,
-            model=model,
-            headers=error.response.headers,
-            context_length=error.code == "context_length_exceeded"
-            or bool(_CONTEXT_LENGTH.search(message)),
-            content_filtered=error.code in _CONTENT_POLICY_CODES,
-        )
-    # An error event in the middle of a stream, or a response the SDK could not read.
-    return ServerError(message, provider=PROVIDER, model=model)
+        return _error_for(error.status_code, message, error.body, error.response.headers, model)
+    # An error object in a stream (whose response was a 200) says itself what it is: a
+    # deterministic 400 must not be retried as if the server had failed.
+    status = (
+        None if isinstance(error, openai.APIResponseValidationError) else _status_of(error.body)
+    )
+    if status is None:  # unknown, or a response the SDK could not read
+        return ServerError(message, provider=PROVIDER, model=model)
+    return _error_for(status, message, error.body, {}, model)
+
+
+def _error_for(
+    status: int, message: str, body: object, headers: Mapping[str, str], model: str
+) -> LLMError:
+    code = _field(body, "code")
+    if code == "insufficient_quota":  # a 429 that waiting does not fix
+        return AuthenticationError(message, provider=PROVIDER, model=model, status_code=status)
+    return error_for_status(
+        status,
+        message,
+        provider=PROVIDER,
+        model=model,
+        headers=headers,
+        context_length=code == "context_length_exceeded" or bool(_CONTEXT_LENGTH.search(message)),
+        content_filtered=code in _CONTENT_POLICY_CODES,
+    )
+
+
+def _status_of(body: object) -> int | None:
+    """The HTTP status an error object stands for: the one it states (`status`, or a numeric
+    `code` as vLLM and LiteLLM write it), else the one its OpenAI `code` or `type` implies."""
+    if not isinstance(body, Mapping):
+        return None
+    for key in ("status", "status_code", "code"):
+        status = status_in(body.get(key))
+        if status is not None:
+            return status
+    return _STATUS_OF_CODE.get(_field(body, "code") or "") or _STATUS_OF_TYPE.get(
+        _field(body, "type") or ""
+    )
+
+
+def _field(body: object, key: str) -> str | None:
+    value = body.get(key) if isinstance(body, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 def _error_message(error: openai.APIError) -> str:

@@ -313,9 +313,56 @@ async def test_a_refusal_mid_stream_raises_after_the_text(
     api: FakeAnthropic, client: AnthropicClient
 ) -> None:
     api.stream(STREAM_START, text_delta("I"), message_delta("refusal"), {"type": "message_stop"})
+    received: list[Chunk] = []
 
-    with pytest.raises(ContentFilteredError):
+    with pytest.raises(ContentFilteredError) as caught:
+        await drain(client.stream(ask()), received)
+
+    assert caught.value.message == "the model refused to answer (stop_reason refusal)"
+    assert [piece.text for piece in received] == ["I"]
+
+
+REFUSAL_DETAILS = {
+    "type": "refusal",
+    "category": "cyber",
+    "explanation": "The request asks for a working exploit against a specific system.",
+}
+
+
+async def test_a_streamed_refusal_says_what_the_whole_message_says(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    api.respond(
+        body={**message("I can't help with that.", "refusal"), "stop_details": REFUSAL_DETAILS}
+    )
+    api.stream(
+        STREAM_START,
+        BLOCK_START,
+        text_delta("I can"),
+        text_delta("'t help with that."),
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {
+                "stop_reason": "refusal",
+                "stop_sequence": None,
+                "stop_details": REFUSAL_DETAILS,
+            },
+            "usage": {"output_tokens": 9},
+        },
+        {"type": "message_stop"},
+    )
+
+    with pytest.raises(ContentFilteredError) as whole:
+        await client.complete(ask())
+    with pytest.raises(ContentFilteredError) as streamed:
         await drain(client.stream(ask()), [])
+
+    assert streamed.value.message == whole.value.message
+    assert whole.value.message == (
+        "the model refused to answer (stop_reason refusal, category cyber): The request asks "
+        "for a working exploit against a specific system."
+    )
 
 
 @pytest.mark.parametrize(

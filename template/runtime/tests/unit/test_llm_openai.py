@@ -790,3 +790,29 @@ async def test_a_stream_chunk_of_an_unknown_shape_is_a_server_error(
         await drain(client.stream(ask()), received)
 
     assert [piece.text for piece in received] == ["Hi"]
+
+
+REFUSAL = "I'm sorry, but I can't help with that request."
+
+
+async def test_a_streamed_refusal_is_raised_whole_as_the_completion_s_is(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.respond(body=completion(None, refusal=REFUSAL))
+    tokens = ["I'm", " sorry", ",", " but", " I", " can't", " help", " with", " that", " request."]
+    api.stream(
+        chunk({"role": "assistant", "content": None, "refusal": ""}),
+        *(chunk({"content": None, "refusal": token}) for token in tokens),
+        chunk({}, finish_reason="stop"),
+        USAGE_CHUNK,
+    )
+    received: list[Chunk] = []
+
+    with pytest.raises(ContentFilteredError) as whole:
+        await client.complete(ask())
+    with pytest.raises(ContentFilteredError) as streamed:
+        await drain(client.stream(ask()), received)
+
+    assert streamed.value.message == whole.value.message == f"the model refused: {REFUSAL}"
+    assert not streamed.value.retryable
+    assert received == []

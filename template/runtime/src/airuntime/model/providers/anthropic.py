@@ -6,8 +6,9 @@
   descriptions; the structured-output layer still validates them). Plain JSON mode has no API
   switch, so it is asked for with a system instruction.
 - The Messages API of this SDK generation has no `temperature` or `seed`: they are not sent.
-- `stop_reason` "refusal" becomes `ContentFilteredError`; an HTTP 529 "overloaded" becomes
-  `RateLimitedError`, so callers back off and the breaker cools down.
+- `stop_reason` "refusal" becomes `ContentFilteredError`, with the policy category and the
+  explanation of its `stop_details` when given (streamed or not: the same message); an HTTP 529
+  "overloaded" becomes `RateLimitedError`, so callers back off and the breaker cools down.
 - Usage: `input_tokens` counts every prompt token, cache reads and writes included (the API
   reports them apart), so it means the same as OpenAI's `prompt_tokens`.
 
@@ -27,7 +28,12 @@ from contextlib import contextmanager
 import anthropic
 import httpx2
 from anthropic.types import Message as AnthropicMessage
-from anthropic.types import MessageParam, OutputConfigParam, RawMessageStreamEvent
+from anthropic.types import (
+    MessageParam,
+    OutputConfigParam,
+    RawMessageStreamEvent,
+    RefusalStopDetails,
+)
 from anthropic.types import Usage as AnthropicUsage
 
 from airuntime.errors import (
@@ -126,7 +132,9 @@ class AnthropicClient:
                         if event.type == "message_start":
                             usage = _usage(event.message.usage)
                         elif event.type == "message_delta":
-                            finish = _finish_reason(event.delta.stop_reason, request.model)
+                            finish = _finish_reason(
+                                event.delta.stop_reason, request.model, event.delta.stop_details
+                            )
                             usage = usage.model_copy(
                                 update={"output_tokens": event.usage.output_tokens}
                             )
@@ -205,7 +213,7 @@ def _to_response(message: AnthropicMessage, request: LLMRequest, latency_ms: flo
             text=text,
             model=message.model or request.model,
             provider=PROVIDER,
-            finish_reason=_finish_reason(message.stop_reason, request.model),
+            finish_reason=_finish_reason(message.stop_reason, request.model, message.stop_details),
             usage=_usage(message.usage),
             response_id=message.id,
             latency_ms=latency_ms,
@@ -233,12 +241,24 @@ def _error_in_body(message: AnthropicMessage, model: str) -> LLMError:
     )
 
 
-def _finish_reason(reason: str | None, model: str) -> FinishReason:
+def _finish_reason(
+    reason: str | None, model: str, details: RefusalStopDetails | None = None
+) -> FinishReason:
     if reason == "refusal":
-        raise ContentFilteredError(
-            "the model refused to answer (stop_reason refusal)", provider=PROVIDER, model=model
-        )
+        raise ContentFilteredError(_refusal(details), provider=PROVIDER, model=model)
     return _FINISH_REASONS.get(reason or "", "other")
+
+
+def _refusal(details: RefusalStopDetails | None) -> str:
+    """What a refusal says: its policy category and explanation when the API gives them (a
+    whole message and a stream's `message_delta` carry the same `stop_details`)."""
+    said = "the model refused to answer (stop_reason refusal"
+    if details is not None and details.category:
+        said += f", category {details.category}"
+    said += ")"
+    if details is not None and details.explanation:
+        said += f": {text_of(details.explanation, 'the refusal explanation')}"
+    return said
 
 
 def _usage(usage: AnthropicUsage) -> Usage:

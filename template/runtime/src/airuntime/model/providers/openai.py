@@ -132,6 +132,7 @@ class OpenAIClient:
         index = 0
         finish: FinishReason | None = None
         usage: Usage | None = None
+        refusal: list[str] = []  # a refusal streams token by token, like text
         with _translated_errors(request.model):
             chunks = await self._client.chat.completions.create(
                 **self._parameters(request),
@@ -143,9 +144,12 @@ class OpenAIClient:
                     read = _read_chunk(piece, request.model)
                     finish = read.finish_reason or finish
                     usage = read.usage or usage
+                    refusal.append(read.refusal)
                     if read.text:
                         yield Chunk(text=read.text, index=index)
                         index += 1
+        if any(refusal):  # raised once it is whole, as the completion's refusal is
+            raise _refused("".join(refusal), request.model)
         yield Chunk(text="", index=index, finish_reason=finish or "other", usage=usage or Usage())
 
     async def aclose(self) -> None:
@@ -261,9 +265,7 @@ def _to_response(completion: ChatCompletion, request: LLMRequest, latency_ms: fl
         # Typed as always there, but None when Azure's content filter withheld the whole answer.
         message = cast("ChatCompletionMessage | None", choice.message)
         if message is not None and message.refusal:
-            raise ContentFilteredError(
-                f"the model refused: {message.refusal}", provider=PROVIDER, model=model
-            )
+            raise _refused(text_of(message.refusal, "the message's refusal"), model)
         finish_reason = _finish_reason(choice.finish_reason, model)
         if message is None:
             raise ServerError(
@@ -289,6 +291,7 @@ class _Piece(NamedTuple):
     text: str = ""
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    refusal: str = ""
 
 
 def _read_chunk(piece: ChatCompletionChunk, model: str) -> _Piece:
@@ -303,11 +306,16 @@ def _read_chunk(piece: ChatCompletionChunk, model: str) -> _Piece:
         delta = cast("ChoiceDelta | None", choice.delta)
         if delta is None:
             return _Piece(finish_reason=reason, usage=usage)
-        if delta.refusal:
-            raise ContentFilteredError(
-                f"the model refused: {delta.refusal}", provider=PROVIDER, model=model
-            )
-        return _Piece(text_of(delta.content, "a chunk's content"), reason, usage)
+        return _Piece(
+            text_of(delta.content, "a chunk's content"),
+            reason,
+            usage,
+            text_of(delta.refusal, "a chunk's refusal"),
+        )
+
+
+def _refused(refusal: str, model: str) -> ContentFilteredError:
+    return ContentFilteredError(f"the model refused: {refusal}", provider=PROVIDER, model=model)
 
 
 def _finish_reason(reason: str | None, model: str) -> FinishReason:

@@ -560,3 +560,122 @@ async def test_a_stream_event_of_an_unknown_shape_is_a_server_error(
         await drain(client.stream(ask()), received)
 
     assert [piece.text for piece in received] == ["Hel"]
+
+
+# A call with the web search tool: the model searches once, so the API reads the prompt (and
+# the cached system prompt) again for the second iteration. message_start reports the first
+# iteration only; message_delta the cumulative totals of both.
+SEARCH_ID = "srvtoolu_014hJH82Qum7Td6UV8gDXThB"
+SEARCH_QUERY = {"query": "quantum error correction milestone 2026"}
+SEARCH_RESULT = {
+    "type": "web_search_tool_result",
+    "tool_use_id": SEARCH_ID,
+    "content": [
+        {
+            "type": "web_search_result",
+            "title": "Logical qubits cross the break-even point",
+            "url": "https://example.org/news/logical-qubits",
+            "encrypted_content": "EqgfCioIARgBIiQ3YTAwMjY1Mi1mZjM5LTQ1NGUtODgxNC1kNjNjNTk1ZWI3Y",
+            "page_age": "November 28, 2026",
+        }
+    ],
+}
+CITATION = {
+    "type": "web_search_result_location",
+    "cited_text": "the logical error rate fell below the physical one for the first time",
+    "url": "https://example.org/news/logical-qubits",
+    "title": "Logical qubits cross the break-even point",
+    "encrypted_index": "Eo8BCioIAhgBIiQyYjQ0OWJmZi1lNm",
+}
+FIRST_ITERATION = {
+    "input_tokens": 2679,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 1536,
+    "output_tokens": 3,
+}
+WHOLE_CALL = {
+    "input_tokens": 10682,
+    "cache_creation_input_tokens": 2048,
+    "cache_read_input_tokens": 3072,
+    "output_tokens": 510,
+    "server_tool_use": {"web_search_requests": 1},
+}
+ANSWER = ["I'll search for that.", "Logical qubits now beat physical ones."]
+
+
+def searched_message() -> dict[str, Any]:
+    return {
+        "id": "msg_01G8qrR1C7VUcKzKqtAbrdMj",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-haiku-4-5-20251001",
+        "content": [
+            {"type": "text", "text": ANSWER[0]},
+            {
+                "type": "server_tool_use",
+                "id": SEARCH_ID,
+                "name": "web_search",
+                "input": SEARCH_QUERY,
+            },
+            SEARCH_RESULT,
+            {"type": "text", "text": ANSWER[1], "citations": [CITATION]},
+        ],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {**WHOLE_CALL, "service_tier": "standard"},
+    }
+
+
+def searched_stream() -> list[dict[str, Any]]:
+    start = {**searched_message(), "content": [], "stop_reason": None, "usage": FIRST_ITERATION}
+
+    def block(index: int, content_block: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "content_block_start", "index": index, "content_block": content_block}
+
+    def delta(index: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "content_block_delta", "index": index, "delta": body}
+
+    def stop(index: int) -> dict[str, Any]:
+        return {"type": "content_block_stop", "index": index}
+
+    tool_use = {"type": "server_tool_use", "id": SEARCH_ID, "name": "web_search", "input": {}}
+    return [
+        {"type": "message_start", "message": start},
+        block(0, {"type": "text", "text": ""}),
+        delta(0, {"type": "text_delta", "text": ANSWER[0]}),
+        stop(0),
+        block(1, tool_use),
+        delta(1, {"type": "input_json_delta", "partial_json": json.dumps(SEARCH_QUERY)}),
+        stop(1),
+        block(2, SEARCH_RESULT),
+        stop(2),
+        block(3, {"type": "text", "text": "", "citations": []}),
+        delta(3, {"type": "citations_delta", "citation": CITATION}),
+        delta(3, {"type": "text_delta", "text": "Logical qubits now"}),
+        delta(3, {"type": "text_delta", "text": " beat physical ones."}),
+        stop(3),
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": WHOLE_CALL,
+        },
+        {"type": "message_stop"},
+    ]
+
+
+async def test_a_streamed_call_with_server_tools_counts_what_the_whole_message_does(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    api.respond(body=searched_message())
+    api.stream(*searched_stream())
+
+    whole = await client.complete(ask())
+    chunks = [piece async for piece in client.stream(ask())]
+
+    streamed = chunks[-1].usage
+    assert streamed == whole.usage
+    # Every prompt token of both iterations: uncached, read from the cache, written to it.
+    assert whole.usage.input_tokens == 10682 + 3072 + 2048
+    assert (whole.usage.cache_read_tokens, whole.usage.output_tokens) == (3072, 510)
+    assert "".join(piece.text for piece in chunks) == whole.text == "".join(ANSWER)
+    assert chunks[-1].finish_reason == whole.finish_reason == "stop"

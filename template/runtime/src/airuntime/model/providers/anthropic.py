@@ -10,7 +10,13 @@
   explanation of its `stop_details` when given (streamed or not: the same message); an HTTP 529
   "overloaded" becomes `RateLimitedError`, so callers back off and the breaker cools down.
 - Usage: `input_tokens` counts every prompt token, cache reads and writes included (the API
-  reports them apart), so it means the same as OpenAI's `prompt_tokens`.
+  reports them apart), so it means the same as OpenAI's `prompt_tokens`. A stream's usage is
+  the last `message_delta`'s: its counts are cumulative totals, input and cache included, which
+  with server tools (web search, code execution) are several times `message_start`'s; so a
+  streamed call counts exactly what the same call unstreamed does.
+- Cache writes have no count of their own in `Usage`: they are priced as uncached input tokens,
+  below Anthropic's bill for them (1.25x the input price for the 5-minute cache, 2x for the
+  1-hour one) until the price table has a cache-write price.
 
 SDK retries are off (`max_retries=0`): retrying is the resilience layer's job. A response of a
 shape the adapter cannot read (an error object sent with a 200 by a gateway, content that is
@@ -24,11 +30,13 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import anthropic
 import httpx2
 from anthropic.types import Message as AnthropicMessage
 from anthropic.types import (
+    MessageDeltaUsage,
     MessageParam,
     OutputConfigParam,
     RawMessageStreamEvent,
@@ -122,7 +130,7 @@ class AnthropicClient:
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
         index = 0
         finish: FinishReason = "other"
-        usage = Usage()
+        counts = _Counts()
         with _translated_errors(request.model):
             events = await self._create_stream(request)
             async with events:
@@ -130,18 +138,16 @@ class AnthropicClient:
                     with readable_response(PROVIDER, request.model):
                         text = _text_of_event(event)
                         if event.type == "message_start":
-                            usage = _usage(event.message.usage)
+                            counts = _Counts.of(event.message.usage)
                         elif event.type == "message_delta":
                             finish = _finish_reason(
                                 event.delta.stop_reason, request.model, event.delta.stop_details
                             )
-                            usage = usage.model_copy(
-                                update={"output_tokens": event.usage.output_tokens}
-                            )
+                            counts = counts.updated(event.usage)
                     if text:
                         yield Chunk(text=text, index=index)
                         index += 1
-        yield Chunk(text="", index=index, finish_reason=finish, usage=usage)
+        yield Chunk(text="", index=index, finish_reason=finish, usage=counts.usage())
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -262,13 +268,47 @@ def _refusal(details: RefusalStopDetails | None) -> str:
 
 
 def _usage(usage: AnthropicUsage) -> Usage:
-    cache_read = usage.cache_read_input_tokens or 0
-    cache_write = usage.cache_creation_input_tokens or 0
-    return Usage(
-        input_tokens=(usage.input_tokens or 0) + cache_read + cache_write,
-        output_tokens=usage.output_tokens or 0,
-        cache_read_tokens=cache_read,
-    )
+    return _Counts.of(usage).usage()
+
+
+class _Counts(NamedTuple):
+    """Tokens as the Messages API counts them: the prompt's uncached part, cache reads and
+    cache writes apart."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+    @classmethod
+    def of(cls, usage: AnthropicUsage) -> _Counts:
+        return cls(
+            usage.input_tokens or 0,
+            usage.output_tokens or 0,
+            usage.cache_read_input_tokens or 0,
+            usage.cache_creation_input_tokens or 0,
+        )
+
+    def updated(self, delta: MessageDeltaUsage) -> _Counts:
+        """The counts after a `message_delta`: each total it gives replaces ours (they are
+        cumulative, not increments); one it leaves out keeps `message_start`'s."""
+        return _Counts(
+            _given(delta.input_tokens, self.input_tokens),
+            _given(delta.output_tokens, self.output_tokens),
+            _given(delta.cache_read_input_tokens, self.cache_read),
+            _given(delta.cache_creation_input_tokens, self.cache_write),
+        )
+
+    def usage(self) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + self.cache_read + self.cache_write,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read,
+        )
+
+
+def _given(total: int | None, current: int) -> int:
+    return current if total is None else total
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from airuntime.types import LLMRequest, Message, ModelTarget, Usage
 Reply = Callable[[httpx2.Request], httpx2.Response]
 MODEL = "claude-haiku-4-5"
 PRIMARY = ModelTarget(provider="anthropic", model=MODEL)
-BACKUP = ModelTarget(provider="backup", model="mock-model")
+BACKUP = ModelTarget(provider="mock", model="mock-model")  # priced 0 in the packaged table
 POLICY = RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=8.0, retry_after_cap=30.0)
 MILLION = Decimal(1_000_000)
 
@@ -71,11 +71,11 @@ class Stack:
 
     def __init__(self, api: FakeAnthropic) -> None:
         self.clock = FakeClock()
-        self.backup = MockLLM(["The backup answers."], provider="backup", sleep=self.clock.sleep)
+        self.backup = MockLLM(["The backup answers."], sleep=self.clock.sleep)
         self.observer = RecordingObserver()
         self.budget = Budget()
         self.client = resilient_client(
-            {"anthropic": api.client(), "backup": self.backup},
+            {"anthropic": api.client(), "mock": self.backup},
             clock=self.clock,
             fallbacks=[BACKUP],
             config=ResilienceConfig(retry=POLICY),
@@ -196,3 +196,65 @@ async def test_a_streamed_web_search_settles_the_budget_as_the_whole_call_does()
     assert [call.usage for call in whole.observer.calls] == [expected]
     assert [call.cost for call in streamed.observer.calls] == [cost]
     assert whole.budget.reserved == streamed.budget.reserved == 0
+
+
+SERVER_DATE = "Wed, 02 Dec 2026 03:20:00 GMT"
+
+
+def rate_limited(reset: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """A 429 with no retry-after: the input tokens per minute are spent until `reset`."""
+    body = {
+        "type": "error",
+        "error": {
+            "type": "rate_limit_error",
+            "message": "This request would exceed the rate limit for your organization of "
+            "50,000 input tokens per minute.",
+        },
+        "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy",
+    }
+    headers = {
+        "date": SERVER_DATE,
+        "anthropic-ratelimit-requests-remaining": "49",
+        "anthropic-ratelimit-requests-reset": "2026-12-02T03:20:01Z",
+        "anthropic-ratelimit-input-tokens-remaining": "0",
+        "anthropic-ratelimit-input-tokens-reset": reset,
+        "anthropic-ratelimit-tokens-remaining": "0",
+        "anthropic-ratelimit-tokens-reset": reset,
+    }
+    return body, headers
+
+
+def answer(text: str) -> dict[str, Any]:
+    return {
+        **searched_message(),
+        "content": [{"type": "text", "text": text}],
+        "usage": {"input_tokens": 14, "output_tokens": 4},
+    }
+
+
+async def test_a_429_without_retry_after_waits_for_the_spent_limit_to_reset() -> None:
+    api = FakeAnthropic()
+    body, headers = rate_limited("2026-12-02T03:20:12Z")
+    api.respond(429, body, headers)
+    api.respond(body=answer("After the wait."))
+    stack = Stack(api)
+
+    result = await stack.client.run(request())
+
+    assert result.response.text == "After the wait."
+    assert stack.clock.sleeps == [12.0]
+    assert (len(api.sent), len(stack.backup.requests)) == (2, 0)
+
+
+async def test_a_429_whose_reset_is_beyond_the_cap_falls_back_at_once() -> None:
+    api = FakeAnthropic()
+    body, headers = rate_limited("2026-12-02T03:20:45Z")  # 45 s: beyond the 30 s cap
+    api.respond(429, body, headers)
+    stack = Stack(api)
+
+    result = await stack.client.run(request())
+
+    assert (result.target, result.response.text) == (BACKUP, "The backup answers.")
+    assert stack.clock.sleeps == []
+    assert (len(api.sent), len(stack.backup.requests)) == (1, 1)
+    assert stack.client.breakers.get(PRIMARY).state.value == "open"

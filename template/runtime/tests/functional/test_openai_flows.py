@@ -271,3 +271,60 @@ async def test_a_server_error_inside_a_stream_is_still_retried_then_falls_back()
         ("openai", 3, "server_error"),
         ("backup", 1, "ok"),
     ]
+
+
+def rate_limited(wait: str | None = None) -> dict[str, Any]:
+    """OpenAI's 429 body: the wait for this request in the message text, when it knows it."""
+    message = (
+        "Rate limit reached for gpt-5-mini in organization org-3kXvQ2 on tokens per min (TPM): "
+        "Limit 200000, Used 199412, Requested 1260."
+    )
+    if wait is not None:
+        message += f" Please try again in {wait}."
+    return {
+        "error": {
+            "message": message + " Visit https://platform.openai.com/account/rate-limits.",
+            "type": "tokens",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        }
+    }
+
+
+def limits(requests: tuple[int, str], tokens: tuple[int, str]) -> dict[str, str]:
+    return {
+        "x-ratelimit-remaining-requests": str(requests[0]),
+        "x-ratelimit-reset-requests": requests[1],
+        "x-ratelimit-remaining-tokens": str(tokens[0]),
+        "x-ratelimit-reset-tokens": tokens[1],
+    }
+
+
+async def test_a_429_without_retry_after_waits_the_time_its_message_names() -> None:
+    api = FakeOpenAI()
+    api.respond(429, rate_limited("2.5s"), limits((4999, "12ms"), (588, "1.2s")))
+    api.respond(body=completion("After the wait."))
+    stack = Stack(api)
+
+    result = await stack.client.run(request())
+
+    assert result.response.text == "After the wait."
+    assert stack.clock.sleeps == [2.5]  # the hint beats the jitter (at most 0.5 s here)
+    assert (len(api.sent), len(stack.backup.requests)) == (2, 0)
+    assert stack.outcomes() == [("openai", 1, "rate_limited"), ("openai", 2, "ok")]
+
+
+async def test_a_429_whose_reset_is_beyond_the_cap_falls_back_at_once() -> None:
+    """Requests per day spent: the requests limit is whole again in six minutes."""
+    api = FakeOpenAI()
+    body = rate_limited()
+    body["error"]["type"] = "requests"
+    api.respond(429, body, limits((0, "6m0s"), (199000, "20ms")))
+    stack = Stack(api)
+
+    result = await stack.client.run(request())
+
+    assert (result.target, result.response.text) == (BACKUP, "The backup answers.")
+    assert stack.clock.sleeps == []
+    assert (len(api.sent), len(stack.backup.requests)) == (1, 1)
+    assert stack.client.breakers.get(PRIMARY).state.value == "open"

@@ -457,6 +457,101 @@ async def test_rate_limit_reads_retry_after(api: FakeAnthropic, client: Anthropi
     assert caught.value.retry_after == 30.0
 
 
+SERVER_DATE = "Wed, 02 Dec 2026 03:20:00 GMT"  # the response's own clock
+
+
+def ratelimit_headers(**limits: tuple[int, str]) -> dict[str, str]:
+    """The anthropic-ratelimit-* headers of a response: for each limit, what is left of it and
+    when (RFC 3339) it is whole again; `date` is the server's time."""
+    headers = {"date": SERVER_DATE}
+    for name, (remaining, reset) in limits.items():
+        limit = name.replace("_", "-")
+        headers[f"anthropic-ratelimit-{limit}-remaining"] = str(remaining)
+        headers[f"anthropic-ratelimit-{limit}-reset"] = reset
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after"),
+    [
+        # The requests limit is spent: its reset, measured from the server's date.
+        (
+            ratelimit_headers(
+                requests=(0, "2026-12-02T03:20:12Z"), tokens=(35000, "2026-12-02T03:20:01Z")
+            ),
+            12.0,
+        ),
+        # The input tokens are spent (so is "tokens", the most restrictive of the two).
+        (
+            ratelimit_headers(
+                requests=(41, "2026-12-02T03:20:00.400Z"),
+                tokens=(0, "2026-12-02T03:20:07.500Z"),
+                input_tokens=(0, "2026-12-02T03:20:07.500Z"),
+                output_tokens=(7800, "2026-12-02T03:20:00.900Z"),
+            ),
+            7.5,
+        ),
+        # Nothing says which: the latest reset.
+        (
+            ratelimit_headers(
+                requests=(41, "2026-12-02T03:20:03Z"), tokens=(1200, "2026-12-02T03:20:09Z")
+            ),
+            9.0,
+        ),
+        # A reset already past by the server's clock: no wait beyond the backoff.
+        (ratelimit_headers(requests=(0, "2026-12-02T03:19:58Z")), 0.0),
+        # retry-after, when sent, beats the reset headers.
+        (
+            {**ratelimit_headers(requests=(0, "2026-12-02T03:20:12Z")), "retry-after": "4"},
+            4.0,
+        ),
+        ({"date": SERVER_DATE}, None),
+    ],
+)
+async def test_a_rate_limit_without_retry_after_waits_for_the_reset_of_the_spent_limit(
+    api: FakeAnthropic,
+    client: AnthropicClient,
+    headers: dict[str, str],
+    retry_after: float | None,
+) -> None:
+    api.respond(
+        429,
+        error_body(
+            "rate_limit_error",
+            "This request would exceed the rate limit for your organization of 50,000 input "
+            "tokens per minute.",
+        ),
+        headers,
+    )
+
+    with pytest.raises(RateLimitedError) as caught:
+        await client.complete(ask())
+
+    assert caught.value.retry_after == retry_after
+
+
+async def test_an_overload_inside_a_stream_takes_no_wait_from_the_stream_s_headers(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    """The headers of a stream that began with a 200 describe the limits before it."""
+    transport_headers = ratelimit_headers(requests=(0, "2026-12-02T03:20:12Z"))
+    events = [
+        STREAM_START,
+        {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+    ]
+    body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+    api.replies.append(
+        lambda _: httpx2.Response(
+            200, content=body, headers={**transport_headers, "content-type": "text/event-stream"}
+        )
+    )
+
+    with pytest.raises(RateLimitedError) as caught:
+        await drain(client.stream(ask()), [])
+
+    assert (caught.value.status_code, caught.value.retry_after) == (529, None)
+
+
 @pytest.mark.parametrize(
     ("failure", "error_class"),
     [(httpx2.ReadTimeout, ProviderTimeoutError), (httpx2.ConnectError, ProviderConnectionError)],

@@ -579,6 +579,97 @@ async def test_rate_limit_reads_the_retry_after_headers(
         assert caught.value.retry_after == retry_after
 
 
+def rate_limited(wait: str | None = None, per: str = "tokens per min (TPM)") -> str:
+    """OpenAI's 429 message, which names the wait for this request when it knows it."""
+    message = (
+        f"Rate limit reached for gpt-5.4-mini in organization org-3kXvQ2 on {per}: "
+        "Limit 200000, Used 199412, Requested 1260."
+    )
+    if wait is not None:
+        message += f" Please try again in {wait}."
+    return message + " Visit https://platform.openai.com/account/rate-limits to learn more."
+
+
+def limits(
+    requests: tuple[int, str] = (4999, "12ms"), tokens: tuple[int, str] = (0, "378ms")
+) -> dict[str, str]:
+    """The x-ratelimit-* headers every response carries: what is left of each limit and when
+    it is whole again."""
+    return {
+        "x-ratelimit-limit-requests": "5000",
+        "x-ratelimit-remaining-requests": str(requests[0]),
+        "x-ratelimit-reset-requests": requests[1],
+        "x-ratelimit-limit-tokens": "200000",
+        "x-ratelimit-remaining-tokens": str(tokens[0]),
+        "x-ratelimit-reset-tokens": tokens[1],
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "error_type", "headers", "retry_after"),
+    [
+        # The message's wait, which knows the request's own size, beats the reset headers.
+        (rate_limited("26.604s"), "tokens", limits(tokens=(588, "1.2s")), 26.604),
+        (rate_limited("644ms"), "tokens", limits(), 0.644),
+        (rate_limited("1m9.696s", "tokens per day (TPD)"), "tokens", limits(), 69.696),
+        # Retry-After, when there is one, beats everything.
+        (rate_limited("26.604s"), "tokens", {**limits(), "retry-after": "7"}, 7.0),
+        # Without a wait in the message: the reset of the limit the error's type names...
+        (rate_limited(), "requests", limits((0, "6m0s"), (149000, "20ms")), 360.0),
+        (rate_limited(), "tokens", limits((4999, "1s"), (3200, "20ms")), 0.02),
+        # ...else the one with nothing left, else the later of the two.
+        (rate_limited(), None, limits((4999, "1s"), (0, "8.5s")), 8.5),
+        (rate_limited(), None, limits((4999, "1s"), (3200, "20ms")), 1.0),
+        (rate_limited(), "tokens", {}, None),
+        # Azure OpenAI words it differently.
+        (
+            "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version "
+            "2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. "
+            "Please retry after 6 seconds.",
+            None,
+            {},
+            6.0,
+        ),
+    ],
+)
+async def test_a_rate_limit_without_retry_after_waits_what_openai_says(
+    api: FakeOpenAI,
+    client: OpenAIClient,
+    message: str,
+    error_type: str | None,
+    headers: dict[str, str],
+    retry_after: float | None,
+) -> None:
+    api.respond(429, error_body(message, error_type or "", "rate_limit_exceeded"), headers)
+
+    with pytest.raises(RateLimitedError) as caught:
+        await client.complete(ask())
+
+    assert caught.value.retry_after == pytest.approx(retry_after)
+    assert caught.value.message == message
+
+
+async def test_a_rate_limit_inside_a_stream_waits_what_its_message_says(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.stream(
+        chunk({"role": "assistant", "content": ""}),
+        {
+            "error": {
+                "message": rate_limited("2.5s"),
+                "type": "tokens",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            }
+        },
+    )
+
+    with pytest.raises(RateLimitedError) as caught:
+        await drain(client.stream(ask()), [])
+
+    assert caught.value.retry_after == 2.5
+
+
 @pytest.mark.parametrize(
     ("failure", "error_class"),
     [(httpx2.ReadTimeout, ProviderTimeoutError), (httpx2.ConnectError, ProviderConnectionError)],

@@ -6,6 +6,9 @@
   descriptions; the structured-output layer still validates them). Plain JSON mode has no API
   switch, so it is asked for with a system instruction.
 - The Messages API of this SDK generation has no `temperature` or `seed`: they are not sent.
+- A 429's wait is its `retry-after` when it has one; else the reset (an RFC 3339 time, measured
+  from the response's `date`) of the `anthropic-ratelimit-*` limit with nothing remaining, or
+  the latest reset when none says so.
 - `stop_reason` "refusal" becomes `ContentFilteredError`, with the policy category and the
   explanation of its `stop_details` when given (streamed or not: the same message); an HTTP 529
   "overloaded" becomes `RateLimitedError`, so callers back off and the breaker cools down.
@@ -54,8 +57,13 @@ from airuntime.errors import (
 )
 from airuntime.model.providers.http_errors import (
     FIRST_ERROR_STATUS,
+    RATE_LIMIT_STATUSES,
+    LimitWindow,
     error_for_status,
+    header_int,
     readable_response,
+    reset_wait,
+    seconds_until,
     text_of,
 )
 from airuntime.types import (
@@ -94,6 +102,8 @@ _CONTEXT_LENGTH = re.compile(
     r"prompt is too long|context limit|context window|context length", re.IGNORECASE
 )
 _JSON_INSTRUCTION = "Respond with a single JSON object and nothing else."
+# The limits the API reports, as anthropic-ratelimit-<limit>-{remaining,reset}.
+_LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
 class AnthropicClient:
@@ -339,7 +349,11 @@ def translate_error(error: anthropic.APIError, model: str) -> LLMError:
     if not isinstance(error, anthropic.APIStatusError):
         return ServerError(error.message, provider=PROVIDER, model=model)
     message = error.api_message or error.message
+    headers = error.response.headers
     status = error.status_code
+    # The rate-limit headers of a 429 (or 529) describe the limit it hit; those of a stream
+    # that began with a 200 describe the limits before it.
+    hint = _retry_hint(headers) if status in RATE_LIMIT_STATUSES else None
     if status < FIRST_ERROR_STATUS:  # an error event inside a stream that began with 200
         status = _STATUS_OF_ERROR_TYPE.get(error.type or "", 500)
     if error.error_code in _SPEND_LIMIT_CODES:
@@ -349,6 +363,20 @@ def translate_error(error: anthropic.APIError, model: str) -> LLMError:
         message,
         provider=PROVIDER,
         model=model,
-        headers=error.response.headers,
+        headers=headers,
+        retry_hint=hint,
         context_length=bool(_CONTEXT_LENGTH.search(message)),
+    )
+
+
+def _retry_hint(headers: Mapping[str, str]) -> float | None:
+    """A rate limit's wait when it has no retry-after: the reset of the limit with nothing
+    remaining, else the latest reset."""
+    return reset_wait(
+        LimitWindow(
+            name,
+            header_int(headers, f"anthropic-ratelimit-{name}-remaining"),
+            seconds_until(headers.get(f"anthropic-ratelimit-{name}-reset"), headers),
+        )
+        for name in _LIMITS
     )

@@ -10,6 +10,10 @@ response of a shape the adapter cannot read (a choice without a message, a body 
 JSON) becomes an `LLMError` of the shared taxonomy. An error object inside a stream is read by
 the status it states (compatible servers write `"code": 400`) or that its OpenAI code implies,
 so a deterministic 400 is terminal rather than a retryable server error.
+
+A 429's wait is its Retry-After (`retry-after-ms`, `retry-after`) when it has one; else the
+wait its message names ("Please try again in 26.604s", which accounts for the request's own
+size), else the `x-ratelimit-reset-requests` / `-tokens` header of the limit that was hit.
 """
 
 from __future__ import annotations
@@ -43,8 +47,13 @@ from airuntime.errors import (
     ServerError,
 )
 from airuntime.model.providers.http_errors import (
+    RATE_LIMIT_STATUSES,
+    LimitWindow,
     error_for_status,
+    header_int,
+    parse_duration,
     readable_response,
+    reset_wait,
     status_in,
     text_of,
 )
@@ -96,6 +105,15 @@ _STATUS_OF_TYPE: Mapping[str, int] = {
     "server_error": 500,
 }
 _JSON_INSTRUCTION = "Respond with a single JSON object."
+# The wait a 429's message names: OpenAI's "Please try again in 1m9.696s." (a Go duration),
+# Azure's "Please retry after 6 seconds."
+_WAIT_IN_MESSAGE = re.compile(
+    r"try again in (?P<duration>(?:\d+(?:\.\d+)?(?:ms|h|m|s))+)"
+    r"|retry after (?P<seconds>\d+(?:\.\d+)?) seconds?",
+    re.IGNORECASE,
+)
+# The limits OpenAI reports on every response, as x-ratelimit-{remaining,reset}-<limit>.
+_LIMITS = ("requests", "tokens")
 
 
 class OpenAIClient:
@@ -388,9 +406,32 @@ def _error_for(
         provider=PROVIDER,
         model=model,
         headers=headers,
+        retry_hint=_retry_hint(message, body, headers) if status in RATE_LIMIT_STATUSES else None,
         context_length=code == "context_length_exceeded" or bool(_CONTEXT_LENGTH.search(message)),
         content_filtered=code in _CONTENT_POLICY_CODES,
     )
+
+
+def _retry_hint(message: str, body: object, headers: Mapping[str, str]) -> float | None:
+    """A rate limit's wait when it has no Retry-After: the one its message names, else the
+    reset of the limit its `type` names ("requests" or "tokens"), of one with nothing left, or
+    else the later of the two."""
+    said = _WAIT_IN_MESSAGE.search(message)
+    if said is not None:
+        seconds = said.group("seconds")
+        wait = float(seconds) if seconds is not None else parse_duration(said.group("duration"))
+        if wait is not None:
+            return wait
+    windows = [
+        LimitWindow(
+            name,
+            header_int(headers, f"x-ratelimit-remaining-{name}"),
+            parse_duration(headers.get(f"x-ratelimit-reset-{name}")),
+        )
+        for name in _LIMITS
+    ]
+    kind = _field(body, "type") or ""
+    return reset_wait(windows, hit="tokens" if kind.startswith("tokens") else kind)
 
 
 def _status_of(body: object) -> int | None:

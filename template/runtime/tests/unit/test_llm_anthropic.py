@@ -774,3 +774,19 @@ async def test_a_streamed_call_with_server_tools_counts_what_the_whole_message_d
     assert (whole.usage.cache_read_tokens, whole.usage.output_tokens) == (3072, 510)
     assert "".join(piece.text for piece in chunks) == whole.text == "".join(ANSWER)
     assert chunks[-1].finish_reason == whole.finish_reason == "stop"
+
+
+async def test_a_gateway_base_url_receives_the_requests(api: FakeAnthropic) -> None:
+    api.respond(body=message())
+    transport = httpx2.MockTransport(api.handle)
+    gateway = AnthropicClient(
+        api_key="sk-ant-test",
+        base_url="https://llm-gateway.internal.example/anthropic",
+        http_client=httpx2.AsyncClient(transport=transport),
+    )
+
+    response = await gateway.complete(ask())
+    await gateway.aclose()
+
+    assert response.text == "Hello!"
+    assert api.sent[0].url == "https://llm-gateway.internal.example/anthropic/v1/messages"

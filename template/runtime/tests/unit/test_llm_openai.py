@@ -192,13 +192,14 @@ def api() -> FakeOpenAI:
     return FakeOpenAI()
 
 
-def adapter(api: FakeOpenAI, base_url: str | None = None) -> OpenAIClient:
+def adapter(api: FakeOpenAI, base_url: str | None = None, **options: Any) -> OpenAIClient:
     transport = httpx2.MockTransport(api.handle)
     return OpenAIClient(
         api_key="sk-test",
         base_url=base_url,
         timeout_seconds=5,
         http_client=httpx2.AsyncClient(transport=transport),
+        **options,
     )
 
 
@@ -250,16 +251,44 @@ async def test_request_carries_every_parameter(api: FakeOpenAI, client: OpenAICl
     }
 
 
-async def test_a_compatible_server_gets_max_tokens_at_its_base_url(api: FakeOpenAI) -> None:
+async def test_a_proxy_in_front_of_openai_gets_max_completion_tokens_at_its_base_url(
+    api: FakeOpenAI,
+) -> None:
+    """A base URL alone says nothing about the API behind it: a gateway in front of OpenAI's
+    reasoning models needs the API's own parameter, which they require."""
     api.respond(body=completion())
-    local = adapter(api, base_url="http://localhost:8000/v1")
+    api.stream(chunk({"content": "Hi"}), chunk({}, finish_reason="stop"), USAGE_CHUNK)
+    proxy = adapter(api, base_url="https://llm-gateway.internal.example/openai/v1")
 
-    await local.complete(ask(max_tokens=64))
+    await proxy.complete(ask(model="gpt-5.4-mini", max_tokens=64))
+    sent = [api.body()]
+    await drain(proxy.stream(ask(model="gpt-5.4-mini", max_tokens=64)), [])
+    sent.append(api.body())
+    await proxy.aclose()
+
+    assert api.sent[0].url == "https://llm-gateway.internal.example/openai/v1/chat/completions"
+    for body in sent:
+        assert body["max_completion_tokens"] == 64
+        assert "max_tokens" not in body
+
+
+async def test_a_server_that_knows_only_max_tokens_gets_it_when_configured(
+    api: FakeOpenAI,
+) -> None:
+    api.respond(body=completion())
+    api.stream(chunk({"content": "Hi"}), chunk({}, finish_reason="stop"), USAGE_CHUNK)
+    local = adapter(api, base_url="http://localhost:11434/v1", output_limit_parameter="max_tokens")
+
+    await local.complete(ask(model="llama3.2", max_tokens=64))
+    sent = [api.body()]
+    await drain(local.stream(ask(model="llama3.2", max_tokens=64)), [])
+    sent.append(api.body())
     await local.aclose()
 
-    assert api.sent[-1].url == "http://localhost:8000/v1/chat/completions"
-    assert api.body()["max_tokens"] == 64
-    assert "max_completion_tokens" not in api.body()
+    assert api.sent[0].url == "http://localhost:11434/v1/chat/completions"
+    for body in sent:
+        assert body["max_tokens"] == 64
+        assert "max_completion_tokens" not in body
 
 
 async def test_json_mode_asks_for_a_json_object(api: FakeOpenAI, client: OpenAIClient) -> None:

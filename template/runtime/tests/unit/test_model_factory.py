@@ -102,6 +102,35 @@ async def test_an_openai_compatible_server_needs_no_key() -> None:
     await client.aclose()
 
 
+@needs_openai
+def test_an_unknown_output_limit_parameter_is_a_one_line_configuration_error() -> None:
+    config = ProviderConfig("openai", api_key="sk-1", output_limit_parameter="max_new_tokens")  # type: ignore[arg-type]
+
+    with pytest.raises(ConfigurationError) as caught:
+        build_provider(config)
+
+    assert str(caught.value) == (
+        "unknown OpenAI output limit parameter 'max_new_tokens': use one of "
+        "max_completion_tokens, max_tokens (OPENAI_OUTPUT_LIMIT_PARAMETER)."
+    )
+
+
+@needs_anthropic
+async def test_anthropic_goes_to_its_base_url_when_one_is_configured() -> None:
+    from airuntime.model.providers.anthropic import AnthropicClient
+
+    gateway = ProviderConfig("anthropic", api_key="sk-ant", base_url="http://127.0.0.1:4000")
+    client = build_provider(gateway)
+    default = build_provider(ProviderConfig("anthropic", api_key="sk-ant"))
+
+    assert isinstance(client, AnthropicClient)
+    assert str(client._client.base_url) == "http://127.0.0.1:4000"
+    assert isinstance(default, AnthropicClient)
+    assert str(default._client.base_url) == "https://api.anthropic.com"
+    await client.aclose()
+    await default.aclose()
+
+
 @needs_anthropic
 async def test_anthropic_gets_its_key_timeout_and_no_sdk_retries() -> None:
     from airuntime.model.providers.anthropic import AnthropicClient

@@ -113,11 +113,15 @@ class AnthropicClient:
         self,
         *,
         api_key: str,
+        base_url: str | None = None,
         timeout_seconds: float = 30.0,
         http_client: httpx2.AsyncClient | None = None,
     ) -> None:
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
+            # None: api.anthropic.com (the SDK reads ANTHROPIC_BASE_URL only from the process
+            # environment; the project's settings pass what .env says).
+            base_url=base_url,
             timeout=timeout_seconds,
             max_retries=0,
             http_client=http_client,

@@ -1,8 +1,10 @@
 """OpenAI adapter: the Chat Completions API, on api.openai.com or any OpenAI-compatible server.
 
-With `base_url` set (vLLM, Ollama, LiteLLM, llama.cpp...) the same code talks to a local or
-self-hosted server; the one difference is that `max_tokens` is sent instead of
-`max_completion_tokens`, which such servers may not know yet.
+With `base_url` set, the same code talks to another server: a local or self-hosted one (vLLM,
+Ollama, LiteLLM, llama.cpp...) or a gateway in front of OpenAI. The output limit goes out as
+`output_limit_parameter` says, never guessed from the URL: `max_completion_tokens` by default
+(the API's own name, the only one its reasoning models accept, so what a proxy in front of
+OpenAI needs too), or `max_tokens` for a server that knows only the older name.
 
 SDK retries are off (`max_retries=0`): retrying is the resilience layer's job. Every SDK
 exception, every refusal (`finish_reason` "content_filter", a `refusal` message) and every
@@ -46,6 +48,7 @@ from airuntime.errors import (
     ProviderTimeoutError,
     ServerError,
 )
+from airuntime.model.factory import OutputLimitParameter
 from airuntime.model.providers.http_errors import (
     RATE_LIMIT_STATUSES,
     LimitWindow,
@@ -125,6 +128,7 @@ class OpenAIClient:
         api_key: str,
         base_url: str | None = None,
         timeout_seconds: float = 30.0,
+        output_limit_parameter: OutputLimitParameter = "max_completion_tokens",
         http_client: httpx2.AsyncClient | None = None,
     ) -> None:
         self._client = openai.AsyncOpenAI(
@@ -134,7 +138,7 @@ class OpenAIClient:
             max_retries=0,
             http_client=http_client,
         )
-        self._compatible_server = base_url is not None
+        self._output_limit_parameter = output_limit_parameter
 
     @property
     def provider(self) -> str:
@@ -175,7 +179,7 @@ class OpenAIClient:
 
     def _parameters(self, request: LLMRequest) -> _Parameters:
         """What a completion and a stream both send."""
-        limit = self._token_limit(request)
+        limit = self._output_limit(request)
         return _Parameters(
             model=request.model,
             messages=_messages(request),
@@ -188,10 +192,10 @@ class OpenAIClient:
             extra_headers=_headers(request),
         )
 
-    def _token_limit(self, request: LLMRequest) -> _TokenLimit:
-        if self._compatible_server:
-            return _TokenLimit(max_tokens=request.max_tokens)
-        return _TokenLimit(max_completion_tokens=request.max_tokens)
+    def _output_limit(self, request: LLMRequest) -> _OutputLimit:
+        if self._output_limit_parameter == "max_tokens":
+            return _OutputLimit(max_tokens=request.max_tokens)
+        return _OutputLimit(max_completion_tokens=request.max_tokens)
 
 
 def _omit_none(value: float | None) -> float | Omit:
@@ -212,8 +216,8 @@ class _Parameters(TypedDict):
     extra_headers: dict[str, str]
 
 
-class _TokenLimit(NamedTuple):
-    """api.openai.com wants `max_completion_tokens`; compatible servers know `max_tokens`."""
+class _OutputLimit(NamedTuple):
+    """The output limit, under the one name the server is configured to get."""
 
     max_tokens: int | Omit = openai.omit
     max_completion_tokens: int | Omit = openai.omit

@@ -7,9 +7,11 @@ import pytest
 
 from airuntime.model.providers.http_errors import (
     LimitWindow,
+    header_int,
     parse_duration,
     reset_wait,
     seconds_until,
+    status_in,
 )
 
 
@@ -60,3 +62,31 @@ def test_without_a_readable_date_a_reset_is_measured_from_now() -> None:
 def test_no_reset_header_means_no_hint() -> None:
     assert reset_wait([LimitWindow("requests", 0, None)]) is None
     assert reset_wait([]) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        (400, 400),
+        ("429", 429),
+        (" 503 ", 503),
+        (399, None),
+        (600, None),
+        ("4xx", None),
+        (True, None),
+        (None, None),
+        (400.0, None),
+    ],
+)
+def test_an_error_status_is_a_whole_number_from_400_to_599(
+    value: object, status: int | None
+) -> None:
+    assert status_in(value) == status
+
+
+def test_a_remaining_count_that_is_not_a_number_is_unknown() -> None:
+    headers = {"x-ratelimit-remaining-tokens": "plenty", "x-ratelimit-remaining-requests": "0"}
+
+    assert header_int(headers, "x-ratelimit-remaining-tokens") is None
+    assert header_int(headers, "x-ratelimit-remaining-requests") == 0
+    assert header_int(headers, "x-ratelimit-remaining-images") is None

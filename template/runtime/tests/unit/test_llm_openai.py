@@ -608,6 +608,18 @@ async def test_rate_limit_reads_the_retry_after_headers(
         assert caught.value.retry_after == retry_after
 
 
+async def test_an_error_mid_stream_that_is_only_a_string_is_a_server_error(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.stream(chunk({"content": "Hi"}), {"error": "upstream connection lost"})
+
+    with pytest.raises(ServerError) as caught:
+        await drain(client.stream(ask()), [])
+
+    assert caught.value.status_code is None
+    assert len(api.sent) == 1
+
+
 def rate_limited(wait: str | None = None, per: str = "tokens per min (TPM)") -> str:
     """OpenAI's 429 message, which names the wait for this request when it knows it."""
     message = (

@@ -32,6 +32,8 @@ PYTEST_WORKERS ?= auto
 RUNTIME_COVERAGE_FLOOR := 95
 RUNTIME_COVERAGE := --cov=airuntime --cov-config=template/runtime/pyproject.toml \
 	--cov-report=term-missing:skip-covered --cov-fail-under=$(RUNTIME_COVERAGE_FLOOR)
+RUNTIME_DIR := template/runtime
+MUTATION_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: help
 help: ## List every target with what it does
@@ -78,12 +80,20 @@ demo: sync ## Render a project with the default answers into build/, then its ma
 	@echo "Demo project ready in $(DEMO_DIR): cd $(DEMO_DIR) && make help"
 
 .PHONY: bench
-bench: sync ## Benchmarks: copier copy vs its floor, copy to green, the fast tier (reports/)
+bench: sync ## Benchmarks against issue 12's targets: copy to green, validate again, test-unit, user lines, fast tier, runtime overhead (reports/)
 	uv run --frozen python benchmarks/bench_template.py $(BENCH_ARGS)
 
 .PHONY: bench-full
 bench-full: sync ## make bench plus the full suite, timed once (minutes)
 	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)
+
+.PHONY: mutation
+mutation: sync ## Mutation testing of the runtime's resilience core: score and survivors (reports/, ~20 min)
+	rm -rf $(RUNTIME_DIR)/mutants
+	cd $(RUNTIME_DIR) && start=$$(date +%s) \
+		&& uv run --frozen --project $(CURDIR) mutmut run --max-children $(MUTATION_WORKERS) \
+		&& uv run --frozen --project $(CURDIR) python $(CURDIR)/mutation/report.py \
+			--seconds $$(( $$(date +%s) - start )) $(MUTATION_ARGS)
 
 .PHONY: lint
 lint: sync ## Lint and format-check the template's own Python, and lint, type-check and layer-check the runtime
@@ -96,4 +106,5 @@ lint: sync ## Lint and format-check the template's own Python, and lint, type-ch
 
 .PHONY: clean
 clean: ## Remove build/, caches and the bootstrapped uv
-	rm -rf build reports .pytest_cache .ruff_cache .coverage .coverage.* $(BOOTSTRAP)
+	rm -rf build reports .pytest_cache .ruff_cache .coverage .coverage.* $(BOOTSTRAP) \
+		$(RUNTIME_DIR)/mutants

@@ -24,6 +24,10 @@ from tests.rendering import (
     render,
 )
 
+# Every test here shares one module-scoped render of the combinations: keep them on one xdist
+# worker (`--dist loadgroup`), or each worker renders them all again.
+pytestmark = pytest.mark.xdist_group("render")
+
 QUESTION_VALUES: dict[str, list[Any]] = {
     "python_version": ["3.11", "3.12", "3.13"],
     "llm_providers": [["openai"], ["anthropic"], ["openai", "anthropic"], []],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -26,6 +27,25 @@ def test_the_runtime_is_linted_and_formatted_with_its_own_configuration() -> Non
     for command in ([RUFF, "check", "."], [RUFF, "format", "--check", "."]):
         result = subprocess.run(command, cwd=runtime, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_runtime_complexity_gate_names_a_function_past_it(tmp_path: Path) -> None:
+    """ruff's C901 with the runtime's own limit (15): one branch too many fails, naming it."""
+    shutil.copy(REPO_ROOT / "template" / "runtime" / "pyproject.toml", tmp_path)
+    branches = "".join(f"    if value == {n}:\n        return {n}\n" for n in range(15))
+    source = f"def tangle(value: int) -> int:\n{branches}    return -1\n"
+    (tmp_path / "tangle.py").write_text(source)
+
+    result = subprocess.run(
+        [RUFF, "check", "--select", "C901", "tangle.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert "C901 `tangle` is too complex (16 > 15)" in result.stdout
 
 
 def test_readme_documents_every_question() -> None:

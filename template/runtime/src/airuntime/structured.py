@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from pydantic import BaseModel, ValidationError
 
+from airuntime.frozen import quick_init
 from airuntime.observability.events import CallOutcome, ValidationFailure
 from airuntime.prompts import PromptRegistry, RenderedPrompt
 from airuntime.resilience.budget import BudgetExceeded
@@ -72,6 +73,7 @@ class StructuredOutputError(Exception):
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Generated(Generic[T]):
     """A validated value and how it was produced."""

@@ -6,7 +6,7 @@ boundary never sees a vendor SDK object. All models are immutable.
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -43,8 +43,17 @@ TEXT_OUTPUT = OutputFormat()
 
 
 def new_request_id() -> str:
-    """A random id that follows one logical request through retries, fallbacks and logs."""
-    return uuid.uuid4().hex
+    """A random id that follows one logical request through retries, fallbacks and logs: the
+    hex of a random (version 4) UUID, `uuid.uuid4().hex`, made without the UUID object (its
+    checks cost more than the random bytes)."""
+    value = int.from_bytes(os.urandom(16), "big")
+    value = (value & _UUID4_CLEAR) | _UUID4_SET  # the variant (RFC 4122) and version 4 bits
+    return f"{value:032x}"
+
+
+# What uuid.UUID(bytes=..., version=4) clears and sets in the 128-bit value.
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
 
 
 class LLMRequest(_Frozen):
@@ -77,6 +86,23 @@ class ModelTarget(_Frozen):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"
+
+
+_MODEL_TARGETS: dict[tuple[str, str], ModelTarget] = {}
+_MODEL_TARGETS_KEPT = 1024
+
+
+def model_target(provider: str, model: str) -> ModelTarget:
+    """One shared ModelTarget per (provider, model), made on first use: every call asks for its
+    targets, and the breakers find their entries by identity before comparing fields. (Shared
+    safely: a ModelTarget is immutable; a fresh one would be equal.)"""
+    key = (provider, model)
+    found = _MODEL_TARGETS.get(key)
+    if found is None:
+        if len(_MODEL_TARGETS) >= _MODEL_TARGETS_KEPT:
+            _MODEL_TARGETS.clear()
+        found = _MODEL_TARGETS[key] = ModelTarget(provider=provider, model=model)
+    return found
 
 
 class Usage(_Frozen):

@@ -12,6 +12,7 @@ pytest.importorskip(
     reason="the anthropic extra is not installed: this project did not choose Anthropic",
 )
 
+import asyncio
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx2
 
+from airuntime.model.factory import ProviderConfig, build_provider
 from airuntime.model.mock import MockLLM
 from airuntime.model.providers.anthropic import AnthropicClient
 from airuntime.observability.events import RecordingObserver
@@ -258,3 +260,39 @@ async def test_a_429_whose_reset_is_beyond_the_cap_falls_back_at_once() -> None:
     assert stack.clock.sleeps == []
     assert (len(api.sent), len(stack.backup.requests)) == (1, 1)
     assert stack.client.breakers.get(PRIMARY).state.value == "open"
+
+
+async def test_a_configured_base_url_sends_the_requests_to_the_gateway() -> None:
+    """A real HTTP exchange on loopback with a gateway in front of the Messages API, the client
+    built from its configuration as a project's wiring builds it."""
+    received: list[tuple[bytes, bytes]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        received.append((head.split(b"\r\n")[0], await reader.readexactly(length)))
+        body = json.dumps(answer("Hi through the gateway")).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            + f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    gateway = f"http://127.0.0.1:{port}/anthropic"
+    async with server:
+        client = build_provider(ProviderConfig("anthropic", api_key="sk-ant", base_url=gateway))
+        response = await client.complete(request())
+        await client.aclose()
+
+    assert (response.provider, response.text) == ("anthropic", "Hi through the gateway")
+    ((request_line, body),) = received
+    assert request_line == b"POST /anthropic/v1/messages HTTP/1.1"
+    assert json.loads(body)["model"] == MODEL

@@ -44,6 +44,8 @@ def test_the_in_process_measures_write_both_reports(
     production = "logs INFO, JSON to a file, per-day ledger on"
     p50 = by_name[f"overhead per call p50, {production}"]
     assert p50["target"] == 50.0
+    assert by_name["overhead per call p50, logs WARNING, per-day ledger on"]["target"] == 40.0
+    assert by_name["overhead per call p50, logs WARNING, per-day ledger off"]["target"] == 40.0
     assert p50["median"] <= by_name[f"overhead per call p99, {production}"]["median"]
     assert len([name for name in by_name if name.startswith("overhead per call")]) == 8
     assert by_name["throughput, 1,000 in flight"]["better"] == "higher"
@@ -56,6 +58,44 @@ def test_the_in_process_measures_write_both_reports(
     if p50["result"] != "pass":  # a missed overhead target is profiled
         assert "cProfile" in report["profile"]
         assert (reports / "bench-runtime-profile.txt").is_file()
+
+
+def test_pydantic_ai_runs_side_by_side_in_alternating_blocks(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    pytest.importorskip("pydantic_ai")
+    reports = tmp_path / "reports"
+
+    bench.main(
+        ["--runs", "1", "--calls", "3", "--only", "pydantic-ai", "--reports-dir", str(reports)]
+    )
+
+    report = json.loads((reports / "bench-runtime.json").read_text())
+    ratio, theirs, ours = report["measures"]
+    assert ratio["unit"] == "x"
+    assert ratio["better"] == "higher"
+    assert ratio["target"] == 40.0
+    assert ratio["runs"] == theirs["runs"] == ours["runs"] == 2  # two pairs of blocks per run
+    for their_p50, our_p50, pair in zip(
+        theirs["samples"], ours["samples"], ratio["samples"], strict=True
+    ):
+        assert pair == pytest.approx(their_p50 / our_p50)
+    assert "pydantic-ai-slim" in report["machine"]["tools"]
+
+
+def test_without_pydantic_ai_the_comparison_says_it_was_skipped(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bench, "pydantic_ai_installed", lambda: False)
+    reports = tmp_path / "reports"
+
+    status = bench.main(["--runs", "1", "--only", "pydantic-ai", "--reports-dir", str(reports)])
+
+    report = json.loads((reports / "bench-runtime.json").read_text())
+    assert status == 0
+    assert report["measures"] == []
+    assert any("skipped: pydantic-ai is not installed" in note for note in report["notes"])
+    assert "skipped: pydantic-ai is not installed" in (reports / "bench-runtime.md").read_text()
 
 
 def test_start_up_times_are_net_of_the_interpreter(

@@ -388,11 +388,14 @@ def test_a_call_span_is_made_current_only_when_it_can_parent_spans() -> None:
     recorded = provider.get_tracer("test").start_span("generate recorded")
     unrecorded = trace.NoOpTracer().start_span("generate unrecorded")  # what no SDK gives
 
-    with current(recorded):
+    with current(recorded) as entered:
         assert trace.get_current_span() is recorded
+        assert entered is recorded
     before = otel_context.get_current()
-    with current(unrecorded):
+    with current(unrecorded) as entered:
         assert otel_context.get_current() is before  # nothing attached: nothing to parent
+        assert entered is unrecorded  # either way the block gets its span, as it would from
+        # start_as_current_span
 
     assert [span.name for span in exporter.get_finished_spans()] == ["generate recorded"]
     provider.shutdown()

@@ -132,3 +132,54 @@ def test_board_keeps_one_breaker_per_target_and_reports_states() -> None:
     assert board.states() == {"openai/a": "open"}
     board.get(second)
     assert board.states() == {"openai/a": "open", "openai/b": "closed"}
+
+
+def test_a_probe_in_flight_reads_as_half_open() -> None:
+    clock = Clock()
+    board = BreakerBoard(failure_threshold=3, cooldown_seconds=30, clock=clock)
+    subject = board.get(ModelTarget(provider="p", model="m"))
+    for _ in range(3):
+        subject.record_failure(server_error())
+    clock.now += 30
+
+    assert subject.allow()
+
+    assert state(subject) is BreakerState.HALF_OPEN
+    assert board.states() == {"p/m": "half_open"}
+
+
+def test_a_probe_answered_with_a_terminal_error_closes_the_breaker() -> None:
+    clock = Clock()
+    subject = breaker(clock)
+    for _ in range(3):
+        subject.record_failure(server_error())
+    clock.now += 30
+    assert subject.allow()
+
+    subject.record_failure(BadRequestError("bad", provider="p", model="m"))
+
+    assert state(subject) is BreakerState.CLOSED  # the model answered: it is up
+    assert subject.allow()
+
+
+def test_a_terminal_error_while_open_keeps_the_breaker_open() -> None:
+    clock = Clock()
+    subject = breaker(clock)
+    for _ in range(3):
+        subject.record_failure(server_error())
+
+    subject.record_failure(BadRequestError("bad", provider="p", model="m"))  # a call in flight
+
+    assert state(subject) is BreakerState.OPEN
+    assert not subject.allow()
+
+
+def test_a_clock_starting_at_zero_reopens_after_exactly_the_cooldown() -> None:
+    clock = Clock()
+    clock.now = 0.0
+    subject = CircuitBreaker(failure_threshold=1, cooldown_seconds=0.5, clock=clock)
+
+    subject.record_failure(server_error())
+    clock.now = 0.5
+
+    assert state(subject) is BreakerState.HALF_OPEN

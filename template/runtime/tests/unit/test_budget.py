@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+import decimal
+import time
 from collections.abc import Callable
 from contextlib import closing
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -90,7 +93,9 @@ def test_daily_ledger_is_shared_between_processes_and_resets_each_day(tmp_path: 
 
 
 def test_per_day_ceiling_needs_a_ledger() -> None:
-    with pytest.raises(ValueError, match="needs a ledger"):
+    with pytest.raises(
+        ValueError, match=r"^a per-day ceiling needs a ledger to remember today's spending$"
+    ):
         Budget(per_day=D("1"))
 
 
@@ -185,3 +190,177 @@ def test_a_call_reserved_before_midnight_is_charged_to_its_own_day(tmp_path: Pat
 
         day[0] = date(2026, 1, 1)
         assert ledger.spent_today() == D("0.05")  # day one: exactly what the late call cost
+
+
+def test_a_refusal_carries_the_ceiling_its_limit_what_was_committed_and_what_was_needed() -> None:
+    budget = Budget(per_process=D("0.10"))
+    budget.settle(budget.reserve(D("0.08"), CallBudget()), D("0.08"))
+
+    with pytest.raises(BudgetExceeded) as caught:
+        budget.reserve(D("0.05"), CallBudget())
+
+    refused = caught.value
+    assert (refused.ceiling, refused.limit, refused.committed, refused.needed) == (
+        "per-process",
+        D("0.10"),
+        D("0.08"),
+        D("0.05"),
+    )
+
+
+def test_reservations_held_at_once_all_count() -> None:
+    budget = Budget(per_call=D("1.00"))
+    call = CallBudget()
+
+    budget.reserve(D("0.30"), call)
+    budget.reserve(D("0.20"), call)
+
+    assert (budget.reserved, call.reserved) == (D("0.50"), D("0.50"))
+
+
+def test_the_per_call_ceiling_counts_what_is_reserved_on_top_of_what_was_spent() -> None:
+    budget = Budget(per_call=D("1.00"))
+    call = CallBudget()
+    budget.settle(budget.reserve(D("0.50"), call), D("0.50"))
+    budget.reserve(D("0.30"), call)  # still held
+
+    with pytest.raises(BudgetExceeded, match="per-call") as caught:
+        budget.reserve(D("0.30"), call)
+
+    assert caught.value.committed == D("0.80")
+
+
+def test_a_ledger_without_a_daily_ceiling_keeps_count_of_the_spending(tmp_path: Path) -> None:
+    with closing(
+        DailyLedger(tmp_path / "budget.sqlite3", today=lambda: date(2026, 1, 1))
+    ) as ledger:
+        budget = Budget(ledger=ledger)
+
+        budget.settle(budget.reserve(D("0.30"), CallBudget()), D("0.12"))
+        budget.release(budget.reserve(D("0.40"), CallBudget()))
+
+        assert ledger.spent_today() == D("0.12")
+
+
+def test_the_ledger_directory_is_created_with_its_parents(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "state" / "budget.sqlite3"
+
+    with closing(DailyLedger(path, today=lambda: date(2026, 1, 1))) as ledger:
+        ledger.add(D("0.01"))
+
+        assert ledger.spent_today() == D("0.01")
+
+
+async def test_the_ledger_can_be_used_from_a_worker_thread(tmp_path: Path) -> None:
+    with closing(
+        DailyLedger(tmp_path / "budget.sqlite3", today=lambda: date(2026, 1, 1))
+    ) as ledger:
+        ledger.add(D("0.02"))
+
+        assert await asyncio.to_thread(ledger.spent_today) == D("0.02")
+
+
+def test_a_failed_update_leaves_the_ledger_usable(tmp_path: Path) -> None:
+    with closing(
+        DailyLedger(tmp_path / "budget.sqlite3", today=lambda: date(2026, 1, 1))
+    ) as ledger:
+        ledger.add(D("0.01"))
+
+        with pytest.raises(decimal.InvalidOperation):
+            ledger.add(D("NaN"))  # fails inside the transaction, which is rolled back
+
+        ledger.add(D("0.02"))
+        assert ledger.spent_today() == D("0.03")
+
+
+def test_the_ledgers_day_is_the_utc_date_whatever_the_local_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    utc_hour = datetime.now(UTC).hour
+    # A zone whose date differs from UTC's right now: UTC+14 late in the UTC day, else UTC-12.
+    monkeypatch.setenv("TZ", "XXX-14" if utc_hour >= 10 else "XXX+12")
+    time.tzset()
+    try:
+        assert datetime.now().date() != datetime.now(UTC).date()  # noqa: DTZ005 - the point
+        with closing(DailyLedger(tmp_path / "budget.sqlite3")) as ledger:
+            assert ledger.today() == datetime.now(UTC).date()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_refused_claim_commits_nothing(tmp_path: Path) -> None:
+    with closing(
+        DailyLedger(tmp_path / "budget.sqlite3", today=lambda: date(2026, 1, 1))
+    ) as ledger:
+        ledger.add(D("0.95"))
+        budget = Budget(per_day=D("1.00"), ledger=ledger, daily_lease=D("0.10"))
+
+        with pytest.raises(BudgetExceeded) as caught:
+            budget.reserve(D("0.10"), CallBudget())
+
+        assert caught.value.ceiling == "per-day"
+        assert ledger.spent_today() == D("0.95")  # not even the 0.05 that was left
+
+
+def test_the_last_of_the_daily_ceiling_can_be_reserved_exactly(tmp_path: Path) -> None:
+    with closing(
+        DailyLedger(tmp_path / "budget.sqlite3", today=lambda: date(2026, 1, 1))
+    ) as ledger:
+        ledger.add(D("0.90"))
+        budget = Budget(per_day=D("1.00"), ledger=ledger, daily_lease=D("0.01"))
+
+        budget.reserve(D("0.10"), CallBudget())
+
+        assert ledger.spent_today() == D("1.00")
+
+
+def test_a_daily_refusal_counts_what_others_committed_not_this_processs_unused_lease(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "budget.sqlite3"
+    with (
+        closing(DailyLedger(path, today=lambda: date(2026, 1, 1))) as one,
+        closing(DailyLedger(path, today=lambda: date(2026, 1, 1))) as other,
+    ):
+        first = Budget(per_day=D("1.00"), ledger=one, daily_lease=D("0.40"))
+        second = Budget(per_day=D("1.00"), ledger=other, daily_lease=D("0.60"))
+        first.reserve(D("0.10"), CallBudget())  # leases 0.40, holds 0.30 of it unused
+        second.reserve(D("0.60"), CallBudget())  # takes all the rest
+
+        with pytest.raises(BudgetExceeded) as caught:
+            first.reserve(D("0.35"), CallBudget())  # 0.05 more than its lease has left
+
+        assert caught.value.committed == D("0.70")
+        assert str(caught.value).startswith(
+            "budget exceeded: this attempt could cost up to $0.350000 but only $0.300000 is left"
+        )
+
+
+def test_a_cost_above_its_reservation_reaches_the_ledger_at_once(tmp_path: Path) -> None:
+    with closing(
+        DailyLedger(tmp_path / "budget.sqlite3", today=lambda: date(2026, 1, 1))
+    ) as ledger:
+        budget = Budget(per_day=D("1.00"), ledger=ledger, daily_lease=D("0.10"))
+
+        budget.settle(budget.reserve(D("0.10"), CallBudget()), D("0.25"))
+
+        assert ledger.spent_today() == D("0.25")  # other processes see it before this one closes
+        budget.settle(budget.reserve(D("0.05"), CallBudget()), D("0.05"))  # and goes on
+        assert budget.spent == D("0.30")
+
+
+def test_a_late_cost_above_its_reservation_is_charged_to_the_day_it_was_reserved(
+    tmp_path: Path,
+) -> None:
+    day = [date(2026, 1, 1)]
+    with closing(DailyLedger(tmp_path / "budget.sqlite3", today=lambda: day[0])) as ledger:
+        budget = Budget(per_day=D("1.00"), ledger=ledger, daily_lease=D("0.10"))
+        late = budget.reserve(D("0.10"), CallBudget())
+
+        day[0] = date(2026, 1, 2)
+        budget.settle(late, D("0.25"))  # settled after midnight, before any new reservation
+
+        assert ledger.spent_today() == 0
+        day[0] = date(2026, 1, 1)
+        assert ledger.spent_today() == D("0.25")

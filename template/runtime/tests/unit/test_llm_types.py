@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 from pydantic import ValidationError
 
@@ -8,8 +11,11 @@ from airuntime.types import (
     LLMRequest,
     LLMResponse,
     Message,
+    ModelTarget,
     OutputFormat,
     Usage,
+    model_target,
+    new_request_id,
 )
 
 
@@ -83,3 +89,25 @@ def test_response_and_chunk_carry_what_callers_need() -> None:
     assert response.usage.input_tokens == 1
     assert chunk.finish_reason is None
     assert schema.schema_name == "output"
+
+
+def test_model_targets_are_shared_per_provider_and_model() -> None:
+    target = model_target("openai", "gpt-5-mini")
+
+    assert target == ModelTarget(provider="openai", model="gpt-5-mini")
+    assert model_target("openai", "gpt-5-mini") is target
+    assert model_target("openai", "gpt-4.1-mini") != target
+    with pytest.raises(ValidationError):
+        model_target("", "gpt-5-mini")
+
+
+@pytest.mark.parametrize(
+    "seed", [b"\x00" * 16, b"\xff" * 16, bytes(range(16)), bytes(range(16, 0, -1))]
+)
+def test_request_ids_are_uuid4_hex(monkeypatch: pytest.MonkeyPatch, seed: bytes) -> None:
+    monkeypatch.setattr(os, "urandom", lambda size: seed[:size])
+
+    made = new_request_id()
+
+    assert made == uuid.UUID(bytes=seed, version=4).hex
+    assert uuid.UUID(hex=made).version == 4

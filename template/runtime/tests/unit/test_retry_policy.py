@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import random
 
 from hypothesis import given
@@ -10,7 +11,7 @@ from airuntime.errors import (
     RateLimitedError,
     ServerError,
 )
-from airuntime.resilience.retry import Deadline, RetryPolicy
+from airuntime.resilience.retry import Deadline, RetryPolicy, is_retryable
 
 
 def rate_limited(retry_after: float | None) -> RateLimitedError:
@@ -75,3 +76,33 @@ def test_deadline_counts_down_on_the_injected_clock() -> None:
     now[0] = 104.0
 
     assert deadline.remaining() == 6.0
+
+
+class Highest(random.Random):
+    """A jitter source that always draws the top of the range: the ceiling itself."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def test_the_ceiling_doubles_from_the_base_delay_up_to_the_cap() -> None:
+    policy = RetryPolicy(base_delay=0.5, max_delay=8.0)
+
+    ceilings = [policy.backoff(attempt, Highest()) for attempt in range(1, 8)]
+
+    assert ceilings == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+
+
+def test_the_exponent_stops_growing_after_sixty_doublings() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=math.inf)
+
+    assert policy.backoff(61, Highest()) == 2.0**60
+    assert policy.backoff(62, Highest()) == 2.0**60
+    assert policy.backoff(10_000, Highest()) == 2.0**60  # no overflow for any attempt number
+
+
+def test_only_retryable_provider_errors_are_retried() -> None:
+    assert is_retryable(ServerError("down", provider="p", model="m"))
+    assert is_retryable(rate_limited(None))
+    assert not is_retryable(AuthenticationError("no", provider="p", model="m"))
+    assert not is_retryable(ValueError("a bug, not a provider error"))

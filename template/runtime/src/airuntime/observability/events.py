@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from airuntime.frozen import quick_init
 from airuntime.types import FinishReason, LLMRequest, ModelTarget, Usage
 
 CallOutcome = Literal["ok", "fallback", "degraded", "cache_hit", "error", "budget_exceeded"]
@@ -20,6 +21,7 @@ PROMPT_VERSION = "prompt.version"
 PROMPT_HASH = "prompt.hash"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
     """One request sent (or refused before sending) to one target."""
@@ -45,6 +47,7 @@ class AttemptRecord:
     response_text: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CallRecord:
     """One logical call: everything between the first attempt and the answer (or the error)."""

@@ -73,30 +73,65 @@ class MetricsRegistry:
         self.validation_failures = 0
         self.unknown_cost_calls = 0
         self.cost = Decimal(0)
+        # The same series by a plain tuple: found without making and hashing a SeriesKey.
+        self._series_by_tuple: dict[tuple[str, str, str], Series] = {}
 
     def observe_attempt(self, sample: AttemptSample) -> None:
-        if sample.outcome in SKIPPED_OUTCOMES:
-            self.skips_by_reason[sample.outcome] += 1
+        self.count_attempt(
+            sample.provider,
+            sample.model,
+            sample.prompt,
+            sample.outcome,
+            sample.error_type,
+            sample.latency_s,
+            sample.input_tokens,
+            sample.output_tokens,
+            sample.cost,
+        )
+
+    def count_attempt(
+        self,
+        provider: str,
+        model: str,
+        prompt: str,
+        outcome: str,
+        error_type: str | None,
+        latency_s: float,
+        input_tokens: int,
+        output_tokens: int,
+        cost: Decimal | None,
+    ) -> None:
+        """`observe_attempt` without making the sample (the live path: once per attempt)."""
+        if outcome in SKIPPED_OUTCOMES:
+            self.skips_by_reason[outcome] += 1
             return
-        key = SeriesKey(sample.provider, sample.model, sample.prompt)
-        series = self.series.get(key)
+        found = (provider, model, prompt)
+        series = self._series_by_tuple.get(found)
         if series is None:
-            series = self.series[key] = Series()
+            key = SeriesKey(*found)
+            series = self.series.get(key)
+            if series is None:
+                series = self.series[key] = Series()
+            self._series_by_tuple[found] = series
         series.attempts += 1
-        series.latency.record(sample.latency_s)
-        series.input_tokens += sample.input_tokens
-        series.output_tokens += sample.output_tokens
-        if sample.cost is not None:
-            series.cost += sample.cost
-        if sample.outcome != "ok":
+        series.latency.record(latency_s)
+        series.input_tokens += input_tokens
+        series.output_tokens += output_tokens
+        if cost is not None:
+            series.cost += cost
+        if outcome != "ok":
             series.errors += 1
-            self.errors_by_type[sample.error_type or sample.outcome] += 1
+            self.errors_by_type[error_type or outcome] += 1
 
     def observe_call(self, sample: CallSample) -> None:
-        self.calls_by_outcome[sample.outcome] += 1
-        self.retries += sample.retries
-        self.cost += sample.cost
-        if sample.unknown_cost:
+        self.count_call(sample.outcome, sample.retries, sample.cost, sample.unknown_cost)
+
+    def count_call(self, outcome: str, retries: int, cost: Decimal, unknown_cost: bool) -> None:
+        """`observe_call` without making the sample (the live path: once per call)."""
+        self.calls_by_outcome[outcome] += 1
+        self.retries += retries
+        self.cost += cost
+        if unknown_cost:
             self.unknown_cost_calls += 1
 
     def observe_validation_failure(self) -> None:

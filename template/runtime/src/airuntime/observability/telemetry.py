@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import structlog
-
 from airuntime.observability.events import AttemptRecord, CallRecord, ValidationFailure
+from airuntime.observability.logs import EventLog
 from airuntime.observability.metrics import (
     ATTEMPT_EVENT,
     CALL_EVENT,
     VALIDATION_EVENT,
-    AttemptSample,
-    CallSample,
     MetricsRegistry,
 )
 from airuntime.observability.otel import NAMESPACE, GenAIInstruments
@@ -38,53 +35,27 @@ class Telemetry:
         self.metrics = metrics if metrics is not None else MetricsRegistry()
         self.instruments = instruments if instruments is not None else GenAIInstruments()
         self.log_content = log_content
-        self._configuration: tuple[object, ...] = (None, None, None, None)
-        self._log: Any = None
-
-    def _logger(self, level: int) -> Any | None:
-        """The logger to write an event at `level` with, or None when the level is filtered out
-        (then the event's fields are not even built).
-
-        structlog's lazy proxy assembles a new logger for every event unless loggers are cached
-        on first use, which would pin every logger to the first configuration; this assembles
-        one per configuration instead, so a reconfiguration (tests, `capture_logs`) still
-        applies from the next event.
-        """
-        config = structlog.get_config()
-        current = (
-            config["processors"],
-            config["logger_factory"],
-            config["wrapper_class"],
-            config["context_class"],
-        )
-        if any(now is not before for now, before in zip(current, self._configuration, strict=True)):
-            self._log = structlog.get_logger(LOGGER_NAME).bind()
-            self._configuration = current
-        enabled = getattr(self._log, "is_enabled_for", None)
-        return self._log if enabled is None or enabled(level) else None
+        self._events = EventLog(LOGGER_NAME)
 
     def on_attempt(self, record: AttemptRecord) -> None:
         usage = record.usage
-        self.metrics.observe_attempt(
-            AttemptSample(
-                provider=record.target.provider,
-                model=record.target.model,
-                prompt=record.prompt or "-",
-                attempt=record.attempt,
-                outcome=record.outcome,
-                error_type=record.error_type,
-                latency_s=record.duration_s,
-                input_tokens=usage.input_tokens if usage else 0,
-                output_tokens=usage.output_tokens if usage else 0,
-                cost=record.cost,
-            )
+        self.metrics.count_attempt(
+            record.target.provider,
+            record.target.model,
+            record.prompt or "-",
+            record.outcome,
+            record.error_type,
+            record.duration_s,
+            usage.input_tokens if usage else 0,
+            usage.output_tokens if usage else 0,
+            record.cost,
         )
         sent = record.attempt > 0  # attempt 0: skipped without sending, nothing to trace
         if sent:
             self.instruments.record_attempt(record)
         level = logging.INFO if record.outcome == "ok" or not sent else logging.WARNING
-        log = self._logger(level)
-        if log is None:
+        sink = self._events.at(level)
+        if sink is None:
             return
         fields: dict[str, Any] = {
             "request_id": record.request_id,
@@ -111,18 +82,10 @@ class Telemetry:
             ]
             if record.response_text is not None:
                 fields["response"] = redact(record.response_text)
-        write = log.info if level == logging.INFO else log.warning
-        write(ATTEMPT_EVENT, **fields)
+        sink.emit(level, ATTEMPT_EVENT, fields)
 
     def on_call(self, record: CallRecord) -> None:
-        self.metrics.observe_call(
-            CallSample(
-                outcome=record.outcome,
-                retries=record.retries,
-                cost=record.cost,
-                unknown_cost=record.unknown_cost,
-            )
-        )
+        self.metrics.count_call(record.outcome, record.retries, record.cost, record.unknown_cost)
         target = record.target
         attributes = {
             "gen_ai.provider.name": target.provider if target else "-",
@@ -131,26 +94,29 @@ class Telemetry:
         }
         if record.outcome in ("fallback", "degraded"):
             self.instruments.fallbacks.add(1, attributes)
-        log = self._logger(logging.INFO)
-        if log is None:
+        sink = self._events.at(logging.INFO)
+        if sink is None:
             return
-        log.info(
+        sink.emit(
+            logging.INFO,
             CALL_EVENT,
-            request_id=record.request_id,
-            prompt=record.prompt,
-            prompt_hash=record.prompt_hash,
-            outcome=record.outcome,
-            provider=target.provider if target else None,
-            model=target.model if target else None,
-            fallback_index=record.fallback_index,
-            attempts=record.attempts,
-            retries=record.retries,
-            latency_ms=round(record.duration_s * 1000, 3),
-            input_tokens=record.usage.input_tokens,
-            output_tokens=record.usage.output_tokens,
-            cost_usd=str(record.cost),
-            unknown_cost=record.unknown_cost,
-            error_type=record.error_type,
+            {
+                "request_id": record.request_id,
+                "prompt": record.prompt,
+                "prompt_hash": record.prompt_hash,
+                "outcome": record.outcome,
+                "provider": target.provider if target else None,
+                "model": target.model if target else None,
+                "fallback_index": record.fallback_index,
+                "attempts": record.attempts,
+                "retries": record.retries,
+                "latency_ms": round(record.duration_s * 1000, 3),
+                "input_tokens": record.usage.input_tokens,
+                "output_tokens": record.usage.output_tokens,
+                "cost_usd": str(record.cost),
+                "unknown_cost": record.unknown_cost,
+                "error_type": record.error_type,
+            },
         )
 
     def on_validation_failure(self, failure: ValidationFailure) -> None:
@@ -164,8 +130,8 @@ class Telemetry:
                 f"{NAMESPACE}.prompt": failure.prompt or "-",
             },
         )
-        log = self._logger(logging.WARNING)
-        if log is None:
+        sink = self._events.at(logging.WARNING)
+        if sink is None:
             return
         fields: dict[str, Any] = {
             "request_id": failure.request_id,
@@ -175,4 +141,4 @@ class Telemetry:
         }
         if self.log_content:
             fields["raw_text"] = redact(failure.raw_text)
-        log.warning(VALIDATION_EVENT, **fields)
+        sink.emit(logging.WARNING, VALIDATION_EVENT, fields)

@@ -62,7 +62,13 @@ class MessageTemplate:
             globals_ = dict(environment.make_globals(None))
             compiled = environment.template_class.from_code(environment, code, globals_, None)
             self._compiled = compiled
-        return compiled.render(values)
+        # What `compiled.render(values)` does, less its copy of `values` (the context's own
+        # merge with the globals below copies them anyway).
+        context = compiled.new_context(dict(compiled.globals, **values), shared=True)
+        try:
+            return compiled.environment.concat(compiled.root_render_func(context))
+        except Exception:  # noqa: BLE001 - Jinja's own handler re-raises it with template lines
+            compiled.environment.handle_exception()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -103,7 +109,7 @@ class Prompt:
         PromptRenderError when a template uses an undefined value or something the sandbox
         refuses.
         """
-        if not isinstance(inputs, Mapping):
+        if type(inputs) is not dict and not isinstance(inputs, Mapping):  # dict: no ABC check
             raise PromptInputError(f"{self.ref}: inputs must be a mapping of name to value")
         values = {**self.input_defaults, **inputs}
         self._validate(values)
@@ -136,18 +142,25 @@ class Prompt:
         raise PromptInputError(f"{self.ref}: {'; '.join(problems)}")
 
     def _render_one(self, index: int, message: MessageTemplate, values: dict[str, Any]) -> str:
-        where = f"{self.ref}: messages[{index}].template ({self.file})"
         try:
             return message.render(values)
         except SecurityError as error:
-            raise PromptRenderError(f"{where}: refused by the sandbox: {error}") from None
+            raise PromptRenderError(
+                f"{self._where(index)}: refused by the sandbox: {error}"
+            ) from None
         except UndefinedError as error:
             raise PromptRenderError(
-                f"{where}: {error}: pass it as an input, or test it with `is defined` "
+                f"{self._where(index)}: {error}: pass it as an input, or test it with `is defined` "
                 "when it is optional"
             ) from None
         except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
-            raise PromptRenderError(f"{where}: {type(error).__name__}: {error}") from None
+            raise PromptRenderError(
+                f"{self._where(index)}: {type(error).__name__}: {error}"
+            ) from None
+
+    def _where(self, index: int) -> str:
+        """Which template failed, for the error (built only then: rendering is the hot path)."""
+        return f"{self.ref}: messages[{index}].template ({self.file})"
 
 
 def _describe(error: jsonschema_rs.ValidationError, declared: tuple[str, ...]) -> str:

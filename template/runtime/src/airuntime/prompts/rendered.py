@@ -13,11 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from airuntime.frozen import quick_init
 from airuntime.types import (
     LLMRequest,
     Message,
     ModelTarget,
     OutputFormat,
+    model_target,
+    new_request_id,
 )
 
 # Keys of `LLMRequest.metadata` that say which prompt version a request came from.
@@ -52,9 +55,10 @@ class PromptTarget(BaseModel):
     @property
     def model_target(self) -> ModelTarget:
         """The (provider, model) the resilience layer routes on, without the parameters."""
-        return ModelTarget(provider=self.provider, model=self.model)
+        return model_target(self.provider, self.model)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RenderedPrompt:
     """A prompt version rendered with validated inputs."""
@@ -101,7 +105,7 @@ class RenderedPrompt:
     ) -> LLMRequest:
         """The request for one target (the primary by default), tagged with this prompt."""
         chosen = self.target if target is None else target
-        if chosen not in self.targets:
+        if chosen is not self.target and chosen not in self.targets:
             choices = ", ".join(str(each) for each in self.targets)
             raise ValueError(f"{chosen} is not a target of {self.ref}: choose one of {choices}")
         tags = {
@@ -110,18 +114,20 @@ class RenderedPrompt:
             PROMPT_VERSION_KEY: self.version,
             PROMPT_HASH_KEY: self.content_hash,
         }
+        params = chosen.params
         optional: dict[str, Any] = {}
-        if chosen.params.max_tokens is not None:
-            optional["max_tokens"] = chosen.params.max_tokens
-        if request_id is not None:
-            optional["request_id"] = request_id
+        if params.max_tokens is not None:
+            optional["max_tokens"] = params.max_tokens
         return LLMRequest(
             model=chosen.model,
             messages=self.messages,
-            temperature=chosen.params.temperature,
-            stop=chosen.params.stop,
-            seed=chosen.params.seed,
+            temperature=params.temperature,
+            stop=params.stop,
+            seed=params.seed,
             output=self.output,
+            # Given rather than left to the field's default factory, which pydantic calls at
+            # a cost of its own: the same new id either way.
+            request_id=new_request_id() if request_id is None else request_id,
             metadata=tags,
             **optional,
         )

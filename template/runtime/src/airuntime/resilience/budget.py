@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from airuntime.frozen import quick_init
+
 ZERO = Decimal(0)
 # The share of the per-day ceiling a process claims from the ledger at a time.
 DAILY_LEASE_SHARE = Decimal("0.01")
@@ -107,7 +109,7 @@ class DailyLedger:
         self._db.execute("COMMIT")
 
 
-@dataclass
+@dataclass(slots=True)
 class CallBudget:
     """What one logical call (all its attempts, fallbacks and repairs) has spent."""
 
@@ -115,6 +117,7 @@ class CallBudget:
     reserved: Decimal = ZERO
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reservation:
     amount: Decimal

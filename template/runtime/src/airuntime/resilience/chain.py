@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from airuntime.errors import LLMError, TerminalError
+from airuntime.frozen import quick_init
 from airuntime.observability.events import CallOutcome
 from airuntime.resilience.budget import ZERO, BudgetExceeded, CallBudget
 from airuntime.resilience.retry import Deadline, RetryPolicy
@@ -81,7 +82,7 @@ class AllTargetsFailedError(TerminalError):
         return self.message
 
 
-@dataclass
+@dataclass(slots=True)
 class CallState:
     """The running account of one logical call, across targets, retries and repairs."""
 
@@ -101,6 +102,9 @@ class CallState:
     unknown_cost: bool = False
     target: ModelTarget | None = None
     fallback_index: int | None = None
+    _usage: tuple[tuple[int, int, int], Usage] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def add_usage(self, usage: Usage) -> None:
         self.input_tokens += usage.input_tokens
@@ -109,13 +113,19 @@ class CallState:
 
     @property
     def usage(self) -> Usage:
-        return Usage(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_tokens=self.cache_read_tokens,
-        )
+        """The tokens so far, as a Usage (made again only when they have changed: a finished
+        call asks for it twice, for its result and for its record)."""
+        tokens = (self.input_tokens, self.output_tokens, self.cache_read_tokens)
+        made = self._usage
+        if made is None or made[0] != tokens:
+            made = self._usage = (
+                tokens,
+                Usage(input_tokens=tokens[0], output_tokens=tokens[1], cache_read_tokens=tokens[2]),
+            )
+        return made[1]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ChainResult:
     """A response and how it was obtained."""

@@ -16,6 +16,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from functools import partial
 from typing import TypeVar, cast
 
@@ -51,7 +52,8 @@ from airuntime.resilience.limits import Limits
 from airuntime.resilience.pricing import PriceTable
 from airuntime.resilience.retry import Deadline, is_retryable, make_stop, make_wait
 from airuntime.resilience.streaming import OpenStream
-from airuntime.types import Chunk, LLMRequest, LLMResponse, ModelTarget
+from airuntime.resilience.timeouts import run_until
+from airuntime.types import Chunk, LLMRequest, LLMResponse, ModelTarget, model_target
 
 T = TypeVar("T")
 
@@ -103,7 +105,7 @@ class ResilientClient:
 
     def targets_for(self, request: LLMRequest) -> tuple[ModelTarget, ...]:
         """The default chain: the request's model on the default provider, then fallbacks."""
-        primary = ModelTarget(provider=self.default_provider, model=request.model)
+        primary = model_target(self.default_provider, request.model)
         return (primary, *(target for target in self.fallbacks if target != primary))
 
     # -- the account of a logical call ----------------------------------------------------
@@ -199,7 +201,7 @@ class ResilientClient:
                 continue
             attempts_before = call.attempts
             try:
-                response = await self._with_retries(
+                response, cost = await self._with_retries(
                     call, partial(self._attempt, router(request, target), target, index, call)
                 )
             except LLMError as error:
@@ -211,21 +213,21 @@ class ResilientClient:
                 continue
             call.target, call.fallback_index = target, index
             self.remember(request, idempotency_key, response, use_cache=use_cache)
-            cost = self.books.pricing.cost(target.provider, target.model, response.usage)
             return ChainResult(response, target, index, call.attempts - attempts_before, cost)
         raise AllTargetsFailedError(failures)
 
     async def _attempt(
         self, request: LLMRequest, target: ModelTarget, index: int, call: CallState, number: int
-    ) -> LLMResponse:
+    ) -> tuple[LLMResponse, Decimal | None]:
+        """The response and its cost (None when the model has no price)."""
         client = self.clients[target.provider]
         attempt = self.books.open(request, call, target, index, number, client.provider)
         try:
             async with self.limits.slot(attempt.tokens):
                 timeout = attempt_timeout(self.config.attempt_timeout_seconds, call)
+                when = asyncio.get_running_loop().time() + timeout
                 try:
-                    async with asyncio.timeout(timeout):
-                        response = await client.complete(request)
+                    response = await run_until(client.complete(request), when)
                 except TimeoutError:
                     raise ProviderTimeoutError(
                         f"no answer within {timeout:.3g}s",
@@ -238,14 +240,14 @@ class ResilientClient:
         except BaseException:
             self.books.abandon(attempt)
             raise
-        self.books.succeed(
+        cost = self.books.succeed(
             attempt,
             response.usage,
             finish_reason=response.finish_reason,
             response_model=response.model,
             response_text=response.text,
         )
-        return response
+        return response, cost
 
     # -- streams ------------------------------------------------------------------------------
 

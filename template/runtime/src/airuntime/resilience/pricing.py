@@ -122,13 +122,18 @@ def estimate_input_tokens(request: LLMRequest) -> int:
     call, and a reservation below the real usage could let a call spend past the ceiling.
     """
     total = sum(
-        len(message.content.encode("utf-8")) + MESSAGE_OVERHEAD_TOKENS
-        for message in request.messages
+        utf8_length(message.content) + MESSAGE_OVERHEAD_TOKENS for message in request.messages
     )
     schema = request.output.json_schema
     if schema is not None:  # providers send the schema as prompt tokens
         total += schema_bytes(schema)
     return total
+
+
+def utf8_length(text: str) -> int:
+    """The length of `text` in UTF-8, without encoding it when it is ASCII (one byte a
+    character; `isascii` is a flag lookup for a str)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 _SCHEMA_BYTES: dict[int, tuple[Mapping[str, Any], int]] = {}

@@ -41,10 +41,11 @@ class OpenStream:
         self._usage: Usage | None = None
         self._finish_reason: FinishReason | None = None
         self._model = attempt.target.model
+        self._settled = False
 
     async def start(self) -> None:
-        await self._exit.enter_async_context(self._limits.slot(self._attempt.tokens))
         try:
+            await self._exit.enter_async_context(self._limits.slot(self._attempt.tokens))
             self._first = await self._next()
         except StopAsyncIteration:
             await self._fail(
@@ -73,6 +74,7 @@ class OpenStream:
             except LLMError as error:
                 await self._fail(error)
             yield chunk
+        self._settled = True
         self._books.succeed(
             self._attempt,
             self._usage,
@@ -98,6 +100,7 @@ class OpenStream:
         return chunk
 
     async def _fail(self, error: LLMError) -> NoReturn:
+        self._settled = True
         self._books.fail(self._attempt, error)
         await self._close()
         raise error
@@ -112,4 +115,14 @@ class OpenStream:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if not self._settled:  # the caller stopped reading, or was cancelled, mid-stream
+            # The model was answering and may have billed what it sent: settle as a success
+            # (at the reservation unless usage arrived), so nothing stays reserved and a
+            # half-open breaker's probe is not left in flight forever.
+            self._books.succeed(
+                self._attempt,
+                self._usage,
+                finish_reason=self._finish_reason,
+                response_model=self._model,
+            )
         await self._close()

@@ -313,9 +313,56 @@ async def test_a_refusal_mid_stream_raises_after_the_text(
     api: FakeAnthropic, client: AnthropicClient
 ) -> None:
     api.stream(STREAM_START, text_delta("I"), message_delta("refusal"), {"type": "message_stop"})
+    received: list[Chunk] = []
 
-    with pytest.raises(ContentFilteredError):
+    with pytest.raises(ContentFilteredError) as caught:
+        await drain(client.stream(ask()), received)
+
+    assert caught.value.message == "the model refused to answer (stop_reason refusal)"
+    assert [piece.text for piece in received] == ["I"]
+
+
+REFUSAL_DETAILS = {
+    "type": "refusal",
+    "category": "cyber",
+    "explanation": "The request asks for a working exploit against a specific system.",
+}
+
+
+async def test_a_streamed_refusal_says_what_the_whole_message_says(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    api.respond(
+        body={**message("I can't help with that.", "refusal"), "stop_details": REFUSAL_DETAILS}
+    )
+    api.stream(
+        STREAM_START,
+        BLOCK_START,
+        text_delta("I can"),
+        text_delta("'t help with that."),
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {
+                "stop_reason": "refusal",
+                "stop_sequence": None,
+                "stop_details": REFUSAL_DETAILS,
+            },
+            "usage": {"output_tokens": 9},
+        },
+        {"type": "message_stop"},
+    )
+
+    with pytest.raises(ContentFilteredError) as whole:
+        await client.complete(ask())
+    with pytest.raises(ContentFilteredError) as streamed:
         await drain(client.stream(ask()), [])
+
+    assert streamed.value.message == whole.value.message
+    assert whole.value.message == (
+        "the model refused to answer (stop_reason refusal, category cyber): The request asks "
+        "for a working exploit against a specific system."
+    )
 
 
 @pytest.mark.parametrize(
@@ -410,6 +457,101 @@ async def test_rate_limit_reads_retry_after(api: FakeAnthropic, client: Anthropi
     assert caught.value.retry_after == 30.0
 
 
+SERVER_DATE = "Wed, 02 Dec 2026 03:20:00 GMT"  # the response's own clock
+
+
+def ratelimit_headers(**limits: tuple[int, str]) -> dict[str, str]:
+    """The anthropic-ratelimit-* headers of a response: for each limit, what is left of it and
+    when (RFC 3339) it is whole again; `date` is the server's time."""
+    headers = {"date": SERVER_DATE}
+    for name, (remaining, reset) in limits.items():
+        limit = name.replace("_", "-")
+        headers[f"anthropic-ratelimit-{limit}-remaining"] = str(remaining)
+        headers[f"anthropic-ratelimit-{limit}-reset"] = reset
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after"),
+    [
+        # The requests limit is spent: its reset, measured from the server's date.
+        (
+            ratelimit_headers(
+                requests=(0, "2026-12-02T03:20:12Z"), tokens=(35000, "2026-12-02T03:20:01Z")
+            ),
+            12.0,
+        ),
+        # The input tokens are spent (so is "tokens", the most restrictive of the two).
+        (
+            ratelimit_headers(
+                requests=(41, "2026-12-02T03:20:00.400Z"),
+                tokens=(0, "2026-12-02T03:20:07.500Z"),
+                input_tokens=(0, "2026-12-02T03:20:07.500Z"),
+                output_tokens=(7800, "2026-12-02T03:20:00.900Z"),
+            ),
+            7.5,
+        ),
+        # Nothing says which: the latest reset.
+        (
+            ratelimit_headers(
+                requests=(41, "2026-12-02T03:20:03Z"), tokens=(1200, "2026-12-02T03:20:09Z")
+            ),
+            9.0,
+        ),
+        # A reset already past by the server's clock: no wait beyond the backoff.
+        (ratelimit_headers(requests=(0, "2026-12-02T03:19:58Z")), 0.0),
+        # retry-after, when sent, beats the reset headers.
+        (
+            {**ratelimit_headers(requests=(0, "2026-12-02T03:20:12Z")), "retry-after": "4"},
+            4.0,
+        ),
+        ({"date": SERVER_DATE}, None),
+    ],
+)
+async def test_a_rate_limit_without_retry_after_waits_for_the_reset_of_the_spent_limit(
+    api: FakeAnthropic,
+    client: AnthropicClient,
+    headers: dict[str, str],
+    retry_after: float | None,
+) -> None:
+    api.respond(
+        429,
+        error_body(
+            "rate_limit_error",
+            "This request would exceed the rate limit for your organization of 50,000 input "
+            "tokens per minute.",
+        ),
+        headers,
+    )
+
+    with pytest.raises(RateLimitedError) as caught:
+        await client.complete(ask())
+
+    assert caught.value.retry_after == retry_after
+
+
+async def test_an_overload_inside_a_stream_takes_no_wait_from_the_stream_s_headers(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    """The headers of a stream that began with a 200 describe the limits before it."""
+    transport_headers = ratelimit_headers(requests=(0, "2026-12-02T03:20:12Z"))
+    events = [
+        STREAM_START,
+        {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},
+    ]
+    body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+    api.replies.append(
+        lambda _: httpx2.Response(
+            200, content=body, headers={**transport_headers, "content-type": "text/event-stream"}
+        )
+    )
+
+    with pytest.raises(RateLimitedError) as caught:
+        await drain(client.stream(ask()), [])
+
+    assert (caught.value.status_code, caught.value.retry_after) == (529, None)
+
+
 @pytest.mark.parametrize(
     ("failure", "error_class"),
     [(httpx2.ReadTimeout, ProviderTimeoutError), (httpx2.ConnectError, ProviderConnectionError)],
@@ -456,3 +598,195 @@ async def test_stop_reasons_map_to_finish_reasons(
     api.respond(body=message("x", stop_reason=stop_reason))
 
     assert (await client.complete(ask())).finish_reason == finish_reason
+
+
+def with_content(content: Any) -> dict[str, Any]:
+    return {**message(), "content": content}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (with_content(None), "'NoneType' object is not iterable"),
+        (with_content("Hello!"), "'str' object has no attribute 'type'"),
+        (with_content([{"type": "text", "text": 42}]), "a text block's text is not text: 42"),
+        ({**message(), "usage": None}, "'NoneType' object has no attribute"),
+        ({**message(), "type": "completion"}, "the response is not a message (type 'completion')"),
+    ],
+)
+async def test_a_response_of_an_unknown_shape_is_a_one_line_server_error(
+    api: FakeAnthropic, client: AnthropicClient, body: dict[str, Any], reason: str
+) -> None:
+    api.respond(body=body)
+
+    with pytest.raises(ServerError) as caught:
+        await client.complete(ask())
+
+    assert reason in caught.value.message
+    assert "\n" not in str(caught.value)
+    assert caught.value.retryable
+    assert len(api.sent) == 1
+
+
+async def test_an_error_object_sent_with_a_200_is_read_by_its_type(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    """Some gateways in front of the Messages API pass an upstream error on with status 200."""
+    api.respond(body=error_body("overloaded_error", "Overloaded"))
+
+    with pytest.raises(RateLimitedError) as caught:
+        await client.complete(ask())
+
+    assert (caught.value.status_code, caught.value.message) == (529, "Overloaded")
+
+
+async def test_a_stream_event_of_an_unknown_shape_is_a_server_error(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    broken = {
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "text_delta", "text": ["not", "text"]},
+    }
+    api.stream(STREAM_START, BLOCK_START, text_delta("Hel"), broken)
+    received: list[Chunk] = []
+
+    with pytest.raises(ServerError, match="a text delta is not text"):
+        await drain(client.stream(ask()), received)
+
+    assert [piece.text for piece in received] == ["Hel"]
+
+
+# A call with the web search tool: the model searches once, so the API reads the prompt (and
+# the cached system prompt) again for the second iteration. message_start reports the first
+# iteration only; message_delta the cumulative totals of both.
+SEARCH_ID = "srvtoolu_014hJH82Qum7Td6UV8gDXThB"
+SEARCH_QUERY = {"query": "quantum error correction milestone 2026"}
+SEARCH_RESULT = {
+    "type": "web_search_tool_result",
+    "tool_use_id": SEARCH_ID,
+    "content": [
+        {
+            "type": "web_search_result",
+            "title": "Logical qubits cross the break-even point",
+            "url": "https://example.org/news/logical-qubits",
+            "encrypted_content": "EqgfCioIARgBIiQ3YTAwMjY1Mi1mZjM5LTQ1NGUtODgxNC1kNjNjNTk1ZWI3Y",
+            "page_age": "November 28, 2026",
+        }
+    ],
+}
+CITATION = {
+    "type": "web_search_result_location",
+    "cited_text": "the logical error rate fell below the physical one for the first time",
+    "url": "https://example.org/news/logical-qubits",
+    "title": "Logical qubits cross the break-even point",
+    "encrypted_index": "Eo8BCioIAhgBIiQyYjQ0OWJmZi1lNm",
+}
+FIRST_ITERATION = {
+    "input_tokens": 2679,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 1536,
+    "output_tokens": 3,
+}
+WHOLE_CALL = {
+    "input_tokens": 10682,
+    "cache_creation_input_tokens": 2048,
+    "cache_read_input_tokens": 3072,
+    "output_tokens": 510,
+    "server_tool_use": {"web_search_requests": 1},
+}
+ANSWER = ["I'll search for that.", "Logical qubits now beat physical ones."]
+
+
+def searched_message() -> dict[str, Any]:
+    return {
+        "id": "msg_01G8qrR1C7VUcKzKqtAbrdMj",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-haiku-4-5-20251001",
+        "content": [
+            {"type": "text", "text": ANSWER[0]},
+            {
+                "type": "server_tool_use",
+                "id": SEARCH_ID,
+                "name": "web_search",
+                "input": SEARCH_QUERY,
+            },
+            SEARCH_RESULT,
+            {"type": "text", "text": ANSWER[1], "citations": [CITATION]},
+        ],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {**WHOLE_CALL, "service_tier": "standard"},
+    }
+
+
+def searched_stream() -> list[dict[str, Any]]:
+    start = {**searched_message(), "content": [], "stop_reason": None, "usage": FIRST_ITERATION}
+
+    def block(index: int, content_block: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "content_block_start", "index": index, "content_block": content_block}
+
+    def delta(index: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "content_block_delta", "index": index, "delta": body}
+
+    def stop(index: int) -> dict[str, Any]:
+        return {"type": "content_block_stop", "index": index}
+
+    tool_use = {"type": "server_tool_use", "id": SEARCH_ID, "name": "web_search", "input": {}}
+    return [
+        {"type": "message_start", "message": start},
+        block(0, {"type": "text", "text": ""}),
+        delta(0, {"type": "text_delta", "text": ANSWER[0]}),
+        stop(0),
+        block(1, tool_use),
+        delta(1, {"type": "input_json_delta", "partial_json": json.dumps(SEARCH_QUERY)}),
+        stop(1),
+        block(2, SEARCH_RESULT),
+        stop(2),
+        block(3, {"type": "text", "text": "", "citations": []}),
+        delta(3, {"type": "citations_delta", "citation": CITATION}),
+        delta(3, {"type": "text_delta", "text": "Logical qubits now"}),
+        delta(3, {"type": "text_delta", "text": " beat physical ones."}),
+        stop(3),
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": WHOLE_CALL,
+        },
+        {"type": "message_stop"},
+    ]
+
+
+async def test_a_streamed_call_with_server_tools_counts_what_the_whole_message_does(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    api.respond(body=searched_message())
+    api.stream(*searched_stream())
+
+    whole = await client.complete(ask())
+    chunks = [piece async for piece in client.stream(ask())]
+
+    streamed = chunks[-1].usage
+    assert streamed == whole.usage
+    # Every prompt token of both iterations: uncached, read from the cache, written to it.
+    assert whole.usage.input_tokens == 10682 + 3072 + 2048
+    assert (whole.usage.cache_read_tokens, whole.usage.output_tokens) == (3072, 510)
+    assert "".join(piece.text for piece in chunks) == whole.text == "".join(ANSWER)
+    assert chunks[-1].finish_reason == whole.finish_reason == "stop"
+
+
+async def test_a_gateway_base_url_receives_the_requests(api: FakeAnthropic) -> None:
+    api.respond(body=message())
+    transport = httpx2.MockTransport(api.handle)
+    gateway = AnthropicClient(
+        api_key="sk-ant-test",
+        base_url="https://llm-gateway.internal.example/anthropic",
+        http_client=httpx2.AsyncClient(transport=transport),
+    )
+
+    response = await gateway.complete(ask())
+    await gateway.aclose()
+
+    assert response.text == "Hello!"
+    assert api.sent[0].url == "https://llm-gateway.internal.example/anthropic/v1/messages"

@@ -52,8 +52,14 @@ class FakeOpenAI:
     ) -> None:
         self.replies.append(lambda _: httpx2.Response(status, json=body, headers=headers))
 
-    def stream(self, *events: dict[str, Any]) -> None:
-        lines = [f"data: {json.dumps(event)}\n\n" for event in events] + ["data: [DONE]\n\n"]
+    def respond_bytes(self, content: bytes, content_type: str) -> None:
+        headers = {"content-type": content_type}
+        self.replies.append(lambda _: httpx2.Response(200, content=content, headers=headers))
+
+    def stream(self, *events: dict[str, Any] | str) -> None:
+        """Server-sent events: each a JSON payload (or, as a string, a raw `data:` value)."""
+        data = [event if isinstance(event, str) else json.dumps(event) for event in events]
+        lines = [f"data: {value}\n\n" for value in data] + ["data: [DONE]\n\n"]
         body = "".join(lines).encode()
         headers = {"content-type": "text/event-stream"}
         self.replies.append(lambda _: httpx2.Response(200, content=body, headers=headers))
@@ -124,6 +130,42 @@ USAGE_CHUNK = {
 }
 
 
+SAFE = {"filtered": False, "severity": "safe"}
+
+
+def azure_filter_results(**flagged: str) -> dict[str, Any]:
+    """Azure OpenAI's content filter verdicts, with `flagged` categories at their severity."""
+    categories = ("hate", "self_harm", "sexual", "violence")
+    return {
+        category: {"filtered": True, "severity": flagged[category]} if category in flagged else SAFE
+        for category in categories
+    }
+
+
+def azure_filtered_completion() -> dict[str, Any]:
+    """Azure OpenAI withholding an answer its output filter flagged: the choice has only the
+    finish reason and the verdicts, no message."""
+    return {
+        "id": "chatcmpl-AzF1GxkqX9mJ2bVn8pQ4sT6uW0yZ",
+        "object": "chat.completion",
+        "created": 1767225600,
+        "model": "gpt-4o-2024-11-20",
+        "prompt_filter_results": [
+            {"prompt_index": 0, "content_filter_results": azure_filter_results()}
+        ],
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "content_filter",
+                "logprobs": None,
+                "content_filter_results": azure_filter_results(violence="medium"),
+            }
+        ],
+        "usage": {"prompt_tokens": 31, "completion_tokens": 12, "total_tokens": 43},
+        "system_fingerprint": "fp_b705f0c291",
+    }
+
+
 def error_body(message: str, error_type: str, code: str | None) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
@@ -150,13 +192,14 @@ def api() -> FakeOpenAI:
     return FakeOpenAI()
 
 
-def adapter(api: FakeOpenAI, base_url: str | None = None) -> OpenAIClient:
+def adapter(api: FakeOpenAI, base_url: str | None = None, **options: Any) -> OpenAIClient:
     transport = httpx2.MockTransport(api.handle)
     return OpenAIClient(
         api_key="sk-test",
         base_url=base_url,
         timeout_seconds=5,
         http_client=httpx2.AsyncClient(transport=transport),
+        **options,
     )
 
 
@@ -208,16 +251,44 @@ async def test_request_carries_every_parameter(api: FakeOpenAI, client: OpenAICl
     }
 
 
-async def test_a_compatible_server_gets_max_tokens_at_its_base_url(api: FakeOpenAI) -> None:
+async def test_a_proxy_in_front_of_openai_gets_max_completion_tokens_at_its_base_url(
+    api: FakeOpenAI,
+) -> None:
+    """A base URL alone says nothing about the API behind it: a gateway in front of OpenAI's
+    reasoning models needs the API's own parameter, which they require."""
     api.respond(body=completion())
-    local = adapter(api, base_url="http://localhost:8000/v1")
+    api.stream(chunk({"content": "Hi"}), chunk({}, finish_reason="stop"), USAGE_CHUNK)
+    proxy = adapter(api, base_url="https://llm-gateway.internal.example/openai/v1")
 
-    await local.complete(ask(max_tokens=64))
+    await proxy.complete(ask(model="gpt-5.4-mini", max_tokens=64))
+    sent = [api.body()]
+    await drain(proxy.stream(ask(model="gpt-5.4-mini", max_tokens=64)), [])
+    sent.append(api.body())
+    await proxy.aclose()
+
+    assert api.sent[0].url == "https://llm-gateway.internal.example/openai/v1/chat/completions"
+    for body in sent:
+        assert body["max_completion_tokens"] == 64
+        assert "max_tokens" not in body
+
+
+async def test_a_server_that_knows_only_max_tokens_gets_it_when_configured(
+    api: FakeOpenAI,
+) -> None:
+    api.respond(body=completion())
+    api.stream(chunk({"content": "Hi"}), chunk({}, finish_reason="stop"), USAGE_CHUNK)
+    local = adapter(api, base_url="http://localhost:11434/v1", output_limit_parameter="max_tokens")
+
+    await local.complete(ask(model="llama3.2", max_tokens=64))
+    sent = [api.body()]
+    await drain(local.stream(ask(model="llama3.2", max_tokens=64)), [])
+    sent.append(api.body())
     await local.aclose()
 
-    assert api.sent[-1].url == "http://localhost:8000/v1/chat/completions"
-    assert api.body()["max_tokens"] == 64
-    assert "max_completion_tokens" not in api.body()
+    assert api.sent[0].url == "http://localhost:11434/v1/chat/completions"
+    for body in sent:
+        assert body["max_tokens"] == 64
+        assert "max_completion_tokens" not in body
 
 
 async def test_json_mode_asks_for_a_json_object(api: FakeOpenAI, client: OpenAIClient) -> None:
@@ -329,15 +400,90 @@ async def test_stream_stopped_by_the_content_filter_raises_after_the_text(
     assert [piece.text for piece in received] == ["Partial"]
 
 
-async def test_an_error_event_mid_stream_is_a_server_error(
-    api: FakeOpenAI, client: OpenAIClient
+@pytest.mark.parametrize(
+    ("error", "error_class", "status"),
+    [
+        # An OpenAI-compatible server that ran out of room after finish_reason "length".
+        ({"code": 400, "message": "Token limit reached"}, BadRequestError, 400),
+        # vLLM's error object: the status as a number in `code`.
+        (
+            {
+                "object": "error",
+                "message": "This model's maximum context length is 8192 tokens. However, you "
+                "requested 8300 tokens (8044 in the messages, 256 in the completion).",
+                "type": "BadRequestError",
+                "param": None,
+                "code": 400,
+            },
+            ContextLengthExceededError,
+            400,
+        ),
+        # LiteLLM's: the status as a string.
+        (
+            {"message": "litellm.RateLimitError: quota hit", "type": "None", "code": "429"},
+            RateLimitedError,
+            429,
+        ),
+        # Azure's: an explicit status, and its content filter's code.
+        (
+            {
+                "message": "The response was filtered due to the prompt triggering Azure "
+                "OpenAI's content management policy.",
+                "type": None,
+                "param": "prompt",
+                "code": "content_filter",
+                "status": 400,
+            },
+            ContentFilteredError,
+            400,
+        ),
+        # OpenAI's own: no status, a code or a type that implies one.
+        (
+            {
+                "message": "Rate limit reached for gpt-5.4-mini on tokens per min (TPM)",
+                "type": "tokens",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            },
+            RateLimitedError,
+            429,
+        ),
+        (
+            {
+                "message": "The server had an error while processing your request.",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            },
+            ServerError,
+            500,
+        ),
+        ({"message": "Something went wrong"}, ServerError, None),
+    ],
+)
+async def test_an_error_object_mid_stream_is_read_by_its_status_or_code(
+    api: FakeOpenAI,
+    client: OpenAIClient,
+    error: dict[str, Any],
+    error_class: type[LLMError],
+    status: int | None,
 ) -> None:
     api.stream(
-        chunk({"content": "Hi"}), error_body("The server had an error", "server_error", None)
+        chunk({"role": "assistant", "content": "Hi"}),
+        chunk({}, finish_reason="length"),
+        {"error": error},
     )
+    received: list[Chunk] = []
 
-    with pytest.raises(ServerError, match="The server had an error"):
-        await drain(client.stream(ask()), [])
+    with pytest.raises(LLMError) as caught:
+        await drain(client.stream(ask()), received)
+
+    assert type(caught.value) is error_class
+    assert caught.value.retryable is (error_class in (RateLimitedError, ServerError))
+    assert caught.value.status_code == status
+    assert caught.value.message == error["message"]
+    assert [piece.text for piece in received] == ["Hi"]
+    assert len(api.sent) == 1
 
 
 @pytest.mark.parametrize(
@@ -462,6 +608,109 @@ async def test_rate_limit_reads_the_retry_after_headers(
         assert caught.value.retry_after == retry_after
 
 
+async def test_an_error_mid_stream_that_is_only_a_string_is_a_server_error(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.stream(chunk({"content": "Hi"}), {"error": "upstream connection lost"})
+
+    with pytest.raises(ServerError) as caught:
+        await drain(client.stream(ask()), [])
+
+    assert caught.value.status_code is None
+    assert len(api.sent) == 1
+
+
+def rate_limited(wait: str | None = None, per: str = "tokens per min (TPM)") -> str:
+    """OpenAI's 429 message, which names the wait for this request when it knows it."""
+    message = (
+        f"Rate limit reached for gpt-5.4-mini in organization org-3kXvQ2 on {per}: "
+        "Limit 200000, Used 199412, Requested 1260."
+    )
+    if wait is not None:
+        message += f" Please try again in {wait}."
+    return message + " Visit https://platform.openai.com/account/rate-limits to learn more."
+
+
+def limits(
+    requests: tuple[int, str] = (4999, "12ms"), tokens: tuple[int, str] = (0, "378ms")
+) -> dict[str, str]:
+    """The x-ratelimit-* headers every response carries: what is left of each limit and when
+    it is whole again."""
+    return {
+        "x-ratelimit-limit-requests": "5000",
+        "x-ratelimit-remaining-requests": str(requests[0]),
+        "x-ratelimit-reset-requests": requests[1],
+        "x-ratelimit-limit-tokens": "200000",
+        "x-ratelimit-remaining-tokens": str(tokens[0]),
+        "x-ratelimit-reset-tokens": tokens[1],
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "error_type", "headers", "retry_after"),
+    [
+        # The message's wait, which knows the request's own size, beats the reset headers.
+        (rate_limited("26.604s"), "tokens", limits(tokens=(588, "1.2s")), 26.604),
+        (rate_limited("644ms"), "tokens", limits(), 0.644),
+        (rate_limited("1m9.696s", "tokens per day (TPD)"), "tokens", limits(), 69.696),
+        # Retry-After, when there is one, beats everything.
+        (rate_limited("26.604s"), "tokens", {**limits(), "retry-after": "7"}, 7.0),
+        # Without a wait in the message: the reset of the limit the error's type names...
+        (rate_limited(), "requests", limits((0, "6m0s"), (149000, "20ms")), 360.0),
+        (rate_limited(), "tokens", limits((4999, "1s"), (3200, "20ms")), 0.02),
+        # ...else the one with nothing left, else the later of the two.
+        (rate_limited(), None, limits((4999, "1s"), (0, "8.5s")), 8.5),
+        (rate_limited(), None, limits((4999, "1s"), (3200, "20ms")), 1.0),
+        (rate_limited(), "tokens", {}, None),
+        # Azure OpenAI words it differently.
+        (
+            "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version "
+            "2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. "
+            "Please retry after 6 seconds.",
+            None,
+            {},
+            6.0,
+        ),
+    ],
+)
+async def test_a_rate_limit_without_retry_after_waits_what_openai_says(
+    api: FakeOpenAI,
+    client: OpenAIClient,
+    message: str,
+    error_type: str | None,
+    headers: dict[str, str],
+    retry_after: float | None,
+) -> None:
+    api.respond(429, error_body(message, error_type or "", "rate_limit_exceeded"), headers)
+
+    with pytest.raises(RateLimitedError) as caught:
+        await client.complete(ask())
+
+    assert caught.value.retry_after == pytest.approx(retry_after)
+    assert caught.value.message == message
+
+
+async def test_a_rate_limit_inside_a_stream_waits_what_its_message_says(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.stream(
+        chunk({"role": "assistant", "content": ""}),
+        {
+            "error": {
+                "message": rate_limited("2.5s"),
+                "type": "tokens",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            }
+        },
+    )
+
+    with pytest.raises(RateLimitedError) as caught:
+        await drain(client.stream(ask()), [])
+
+    assert caught.value.retry_after == 2.5
+
+
 @pytest.mark.parametrize(
     ("failure", "error_class"),
     [(httpx2.ReadTimeout, ProviderTimeoutError), (httpx2.ConnectError, ProviderConnectionError)],
@@ -524,3 +773,178 @@ async def test_aclose_can_be_called_twice(api: FakeOpenAI) -> None:
 
     await built.aclose()
     await built.aclose()
+
+
+async def test_azure_withholding_the_message_for_its_content_filter_is_a_content_filter_error(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.respond(body=azure_filtered_completion())
+
+    with pytest.raises(ContentFilteredError) as caught:
+        await client.complete(ask())
+
+    assert not caught.value.retryable
+    assert caught.value.message == "the output was stopped by the content filter"
+    assert len(api.sent) == 1
+
+
+def without_message(finish_reason: str) -> dict[str, Any]:
+    body = completion(finish_reason=finish_reason)
+    del body["choices"][0]["message"]
+    return body
+
+
+def with_message(message: Any) -> dict[str, Any]:
+    body = completion()
+    body["choices"][0]["message"] = message
+    return body
+
+
+def with_usage(usage: Any) -> dict[str, Any]:
+    return {**completion(), "usage": usage}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (without_message("stop"), "the response's choice has no message (finish_reason 'stop')"),
+        (with_message("Hello!"), "'str' object has no attribute 'refusal'"),
+        (
+            with_message({"role": "assistant", "content": [{"type": "text", "text": "Hi"}]}),
+            "the message's content is not text: [{'type': 'text', 'text': 'Hi'}]",
+        ),
+        (
+            with_usage({"prompt_tokens": "19", "completion_tokens": None}),
+            "Usage.output_tokens: Input should be a valid integer",
+        ),
+        ({**completion(), "choices": None}, "the response has no choices"),
+        ([completion()], "'list' object has no attribute 'choices'"),
+    ],
+)
+async def test_a_response_of_an_unknown_shape_is_a_one_line_server_error(
+    api: FakeOpenAI, client: OpenAIClient, body: Any, reason: str
+) -> None:
+    api.respond(body=body)
+
+    with pytest.raises(ServerError) as caught:
+        await client.complete(ask())
+
+    assert reason in caught.value.message
+    assert "\n" not in str(caught.value)
+    assert caught.value.retryable
+    assert len(api.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"id": "chatcmpl-1", "choices": [', "application/json"),
+        (b"<html><body>502 Bad Gateway</body></html>", "text/html"),
+    ],
+)
+async def test_a_body_that_is_not_a_completion_is_a_server_error(
+    api: FakeOpenAI, client: OpenAIClient, content: bytes, content_type: str
+) -> None:
+    api.respond_bytes(content, content_type)
+
+    with pytest.raises(ServerError) as caught:
+        await client.complete(ask())
+
+    assert "\n" not in str(caught.value)
+    assert len(api.sent) == 1
+
+
+def annotation_chunk(**flagged: str) -> dict[str, Any]:
+    """Azure's asynchronous filter: verdicts on text already streamed, in a choice with no delta."""
+    return {
+        "id": "chatcmpl-123",
+        "object": "chat.completion.chunk",
+        "created": 1767225600,
+        "model": "gpt-4o-2024-11-20",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": None,
+                "content_filter_results": azure_filter_results(**flagged),
+                "content_filter_offsets": {
+                    "check_offset": 0,
+                    "start_offset": 0,
+                    "end_offset": 12,
+                },
+            }
+        ],
+    }
+
+
+async def test_azure_stream_annotations_without_a_delta_add_no_text(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    prompt_results = {
+        "id": "",
+        "object": "",
+        "created": 0,
+        "model": "",
+        "choices": [],
+        "prompt_filter_results": [
+            {"prompt_index": 0, "content_filter_results": azure_filter_results()}
+        ],
+    }
+    api.stream(
+        prompt_results,
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Hello"}),
+        chunk({"content": " there"}),
+        annotation_chunk(),
+        chunk({}, finish_reason="stop"),
+        USAGE_CHUNK,
+    )
+
+    chunks = [piece async for piece in client.stream(ask())]
+
+    assert "".join(piece.text for piece in chunks) == "Hello there"
+    assert chunks[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (chunk({"content": 42}), "a chunk's content is not text: 42"),
+        ('{"id": "chatcmpl-123", "choices": [{"delta": ', "unreadable response"),
+    ],
+)
+async def test_a_stream_chunk_of_an_unknown_shape_is_a_server_error(
+    api: FakeOpenAI, client: OpenAIClient, event: dict[str, Any] | str, reason: str
+) -> None:
+    api.stream(chunk({"content": "Hi"}), event)
+    received: list[Chunk] = []
+
+    with pytest.raises(ServerError, match=reason):
+        await drain(client.stream(ask()), received)
+
+    assert [piece.text for piece in received] == ["Hi"]
+
+
+REFUSAL = "I'm sorry, but I can't help with that request."
+
+
+async def test_a_streamed_refusal_is_raised_whole_as_the_completion_s_is(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.respond(body=completion(None, refusal=REFUSAL))
+    tokens = ["I'm", " sorry", ",", " but", " I", " can't", " help", " with", " that", " request."]
+    api.stream(
+        chunk({"role": "assistant", "content": None, "refusal": ""}),
+        *(chunk({"content": None, "refusal": token}) for token in tokens),
+        chunk({}, finish_reason="stop"),
+        USAGE_CHUNK,
+    )
+    received: list[Chunk] = []
+
+    with pytest.raises(ContentFilteredError) as whole:
+        await client.complete(ask())
+    with pytest.raises(ContentFilteredError) as streamed:
+        await drain(client.stream(ask()), received)
+
+    assert streamed.value.message == whole.value.message == f"the model refused: {REFUSAL}"
+    assert not streamed.value.retryable
+    assert received == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from typing import Any
 
 import pytest
 
@@ -100,6 +101,36 @@ async def test_an_openai_compatible_server_needs_no_key() -> None:
     assert sdk.api_key == LOCAL_SERVER_KEY == "not-needed"
     assert str(sdk.base_url) == "http://127.0.0.1:8000/v1/"
     await client.aclose()
+
+
+@needs_openai
+def test_an_unknown_output_limit_parameter_is_a_one_line_configuration_error() -> None:
+    unknown: Any = "max_new_tokens"  # what a config built in code, unchecked, could hold
+    config = ProviderConfig("openai", api_key="sk-1", output_limit_parameter=unknown)
+
+    with pytest.raises(ConfigurationError) as caught:
+        build_provider(config)
+
+    assert str(caught.value) == (
+        "unknown OpenAI output limit parameter 'max_new_tokens': use one of "
+        "max_completion_tokens, max_tokens (OPENAI_OUTPUT_LIMIT_PARAMETER)."
+    )
+
+
+@needs_anthropic
+async def test_anthropic_goes_to_its_base_url_when_one_is_configured() -> None:
+    from airuntime.model.providers.anthropic import AnthropicClient
+
+    gateway = ProviderConfig("anthropic", api_key="sk-ant", base_url="http://127.0.0.1:4000")
+    client = build_provider(gateway)
+    default = build_provider(ProviderConfig("anthropic", api_key="sk-ant"))
+
+    assert isinstance(client, AnthropicClient)
+    assert str(client._client.base_url) == "http://127.0.0.1:4000"
+    assert isinstance(default, AnthropicClient)
+    assert str(default._client.base_url) == "https://api.anthropic.com"
+    await client.aclose()
+    await default.aclose()
 
 
 @needs_anthropic

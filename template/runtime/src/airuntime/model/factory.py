@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from airuntime.errors import ConfigurationError
 from airuntime.model.client import LLMClient
@@ -23,6 +24,11 @@ PROVIDERS = (MOCK, "openai", "anthropic")
 MAX_RECORDED_REQUESTS = 100
 # OpenAI-compatible local servers usually ignore the key, but the SDK insists on one.
 LOCAL_SERVER_KEY = "not-needed"
+# How an OpenAI-compatible request names its output limit: `max_completion_tokens` is the
+# Chat Completions API's own (its reasoning models refuse the other); `max_tokens` is the older
+# name some compatible servers (Ollama, LM Studio, older vLLM) still need.
+OutputLimitParameter = Literal["max_completion_tokens", "max_tokens"]
+OUTPUT_LIMIT_PARAMETERS: tuple[OutputLimitParameter, ...] = get_args(OutputLimitParameter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +45,19 @@ class MockConfig:
 
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
-    """One real provider: its key (None when not configured), endpoint and timeout."""
+    """One real provider: its key (None when not configured), endpoint and timeout.
+
+    `base_url` is the provider's endpoint when it is not the vendor's own: an OpenAI-compatible
+    server, or a gateway or proxy in front of either vendor. `output_limit_parameter` is read by
+    the OpenAI adapter only, and never follows from `base_url`: a proxy in front of OpenAI
+    needs the API's own name as much as api.openai.com does.
+    """
 
     name: str
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
     timeout_seconds: float = 30.0
+    output_limit_parameter: OutputLimitParameter = "max_completion_tokens"
 
     @property
     def key_variable(self) -> str:
@@ -90,10 +103,16 @@ def _build_openai(config: ProviderConfig) -> LLMClient:
         raise missing_key(config)
     from airuntime.model.providers.openai import OpenAIClient
 
+    if config.output_limit_parameter not in OUTPUT_LIMIT_PARAMETERS:
+        raise ConfigurationError(
+            f"unknown OpenAI output limit parameter {config.output_limit_parameter!r}: use one "
+            f"of {', '.join(OUTPUT_LIMIT_PARAMETERS)} (OPENAI_OUTPUT_LIMIT_PARAMETER)."
+        )
     return OpenAIClient(
         api_key=config.api_key or LOCAL_SERVER_KEY,
         base_url=config.base_url,
         timeout_seconds=config.timeout_seconds,
+        output_limit_parameter=config.output_limit_parameter,
     )
 
 
@@ -102,7 +121,9 @@ def _build_anthropic(config: ProviderConfig) -> LLMClient:
         raise missing_key(config)
     from airuntime.model.providers.anthropic import AnthropicClient
 
-    return AnthropicClient(api_key=config.api_key, timeout_seconds=config.timeout_seconds)
+    return AnthropicClient(
+        api_key=config.api_key, base_url=config.base_url, timeout_seconds=config.timeout_seconds
+    )
 
 
 def missing_key(config: ProviderConfig) -> ConfigurationError:

@@ -6,12 +6,24 @@
   descriptions; the structured-output layer still validates them). Plain JSON mode has no API
   switch, so it is asked for with a system instruction.
 - The Messages API of this SDK generation has no `temperature` or `seed`: they are not sent.
-- `stop_reason` "refusal" becomes `ContentFilteredError`; an HTTP 529 "overloaded" becomes
-  `RateLimitedError`, so callers back off and the breaker cools down.
+- A 429's wait is its `retry-after` when it has one; else the reset (an RFC 3339 time, measured
+  from the response's `date`) of the `anthropic-ratelimit-*` limit with nothing remaining, or
+  the latest reset when none says so.
+- `stop_reason` "refusal" becomes `ContentFilteredError`, with the policy category and the
+  explanation of its `stop_details` when given (streamed or not: the same message); an HTTP 529
+  "overloaded" becomes `RateLimitedError`, so callers back off and the breaker cools down.
 - Usage: `input_tokens` counts every prompt token, cache reads and writes included (the API
-  reports them apart), so it means the same as OpenAI's `prompt_tokens`.
+  reports them apart), so it means the same as OpenAI's `prompt_tokens`. A stream's usage is
+  the last `message_delta`'s: its counts are cumulative totals, input and cache included, which
+  with server tools (web search, code execution) are several times `message_start`'s; so a
+  streamed call counts exactly what the same call unstreamed does.
+- Cache writes have no count of their own in `Usage`: they are priced as uncached input tokens,
+  below Anthropic's bill for them (1.25x the input price for the 5-minute cache, 2x for the
+  1-hour one) until the price table has a cache-write price.
 
-SDK retries are off (`max_retries=0`): retrying is the resilience layer's job.
+SDK retries are off (`max_retries=0`): retrying is the resilience layer's job. A response of a
+shape the adapter cannot read (an error object sent with a 200 by a gateway, content that is
+not a list of blocks) becomes an `LLMError` too, never an AttributeError.
 """
 
 from __future__ import annotations
@@ -21,11 +33,18 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import anthropic
 import httpx2
 from anthropic.types import Message as AnthropicMessage
-from anthropic.types import MessageParam, OutputConfigParam, RawMessageStreamEvent
+from anthropic.types import (
+    MessageDeltaUsage,
+    MessageParam,
+    OutputConfigParam,
+    RawMessageStreamEvent,
+    RefusalStopDetails,
+)
 from anthropic.types import Usage as AnthropicUsage
 
 from airuntime.errors import (
@@ -36,7 +55,17 @@ from airuntime.errors import (
     ProviderTimeoutError,
     ServerError,
 )
-from airuntime.model.providers.http_errors import error_for_status
+from airuntime.model.providers.http_errors import (
+    FIRST_ERROR_STATUS,
+    RATE_LIMIT_STATUSES,
+    LimitWindow,
+    error_for_status,
+    header_int,
+    readable_response,
+    reset_wait,
+    seconds_until,
+    text_of,
+)
 from airuntime.types import (
     Chunk,
     FinishReason,
@@ -72,8 +101,9 @@ _SPEND_LIMIT_CODES = frozenset({"contract_spend_limit_reached", "enforced_spend_
 _CONTEXT_LENGTH = re.compile(
     r"prompt is too long|context limit|context window|context length", re.IGNORECASE
 )
-FIRST_ERROR_STATUS = 400
 _JSON_INSTRUCTION = "Respond with a single JSON object and nothing else."
+# The limits the API reports, as anthropic-ratelimit-<limit>-{remaining,reset}.
+_LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
 class AnthropicClient:
@@ -83,11 +113,15 @@ class AnthropicClient:
         self,
         *,
         api_key: str,
+        base_url: str | None = None,
         timeout_seconds: float = 30.0,
         http_client: httpx2.AsyncClient | None = None,
     ) -> None:
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
+            # None: api.anthropic.com (the SDK reads ANTHROPIC_BASE_URL only from the process
+            # environment; the project's settings pass what .env says).
+            base_url=base_url,
             timeout=timeout_seconds,
             max_retries=0,
             http_client=http_client,
@@ -110,23 +144,24 @@ class AnthropicClient:
     async def stream(self, request: LLMRequest) -> AsyncIterator[Chunk]:
         index = 0
         finish: FinishReason = "other"
-        usage = Usage()
+        counts = _Counts()
         with _translated_errors(request.model):
             events = await self._create_stream(request)
             async with events:
                 async for event in events:
-                    if event.type == "message_start":
-                        usage = _usage(event.message.usage)
-                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                        if event.delta.text:
-                            yield Chunk(text=event.delta.text, index=index)
-                            index += 1
-                    elif event.type == "message_delta":
-                        finish = _finish_reason(event.delta.stop_reason, request.model)
-                        usage = usage.model_copy(
-                            update={"output_tokens": event.usage.output_tokens}
-                        )
-        yield Chunk(text="", index=index, finish_reason=finish, usage=usage)
+                    with readable_response(PROVIDER, request.model):
+                        text = _text_of_event(event)
+                        if event.type == "message_start":
+                            counts = _Counts.of(event.message.usage)
+                        elif event.type == "message_delta":
+                            finish = _finish_reason(
+                                event.delta.stop_reason, request.model, event.delta.stop_details
+                            )
+                            counts = counts.updated(event.usage)
+                    if text:
+                        yield Chunk(text=text, index=index)
+                        index += 1
+        yield Chunk(text="", index=index, finish_reason=finish, usage=counts.usage())
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -186,35 +221,108 @@ def _message(role: str, content: str) -> MessageParam:
 
 
 def _to_response(message: AnthropicMessage, request: LLMRequest, latency_ms: float) -> LLMResponse:
-    text = "".join(block.text for block in message.content if block.type == "text")
-    return LLMResponse(
-        text=text,
-        model=message.model or request.model,
-        provider=PROVIDER,
-        finish_reason=_finish_reason(message.stop_reason, request.model),
-        usage=_usage(message.usage),
-        response_id=message.id,
-        latency_ms=latency_ms,
-        request_id=request.request_id,
+    with readable_response(PROVIDER, request.model):
+        if message.type != "message":  # e.g. a gateway's error object sent with a 200
+            raise _error_in_body(message, request.model)
+        text = "".join(
+            text_of(block.text, "a text block's text")
+            for block in message.content
+            if block.type == "text"
+        )
+        return LLMResponse(
+            text=text,
+            model=message.model or request.model,
+            provider=PROVIDER,
+            finish_reason=_finish_reason(message.stop_reason, request.model, message.stop_details),
+            usage=_usage(message.usage),
+            response_id=message.id,
+            latency_ms=latency_ms,
+            request_id=request.request_id,
+        )
+
+
+def _text_of_event(event: RawMessageStreamEvent) -> str:
+    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+        return text_of(event.delta.text, "a text delta")
+    return ""
+
+
+def _error_in_body(message: AnthropicMessage, model: str) -> LLMError:
+    """The error a body that is not a message stands for: its error object's type, if any."""
+    error = getattr(message, "error", None)
+    if isinstance(error, Mapping):
+        error_type = error.get("type")
+        status = _STATUS_OF_ERROR_TYPE.get(error_type if isinstance(error_type, str) else "")
+        text = error.get("message")
+        if status is not None and isinstance(text, str):
+            return error_for_status(status, text, provider=PROVIDER, model=model, headers={})
+    return ServerError(
+        f"the response is not a message (type {message.type!r})", provider=PROVIDER, model=model
     )
 
 
-def _finish_reason(reason: str | None, model: str) -> FinishReason:
+def _finish_reason(
+    reason: str | None, model: str, details: RefusalStopDetails | None = None
+) -> FinishReason:
     if reason == "refusal":
-        raise ContentFilteredError(
-            "the model refused to answer (stop_reason refusal)", provider=PROVIDER, model=model
-        )
+        raise ContentFilteredError(_refusal(details), provider=PROVIDER, model=model)
     return _FINISH_REASONS.get(reason or "", "other")
 
 
+def _refusal(details: RefusalStopDetails | None) -> str:
+    """What a refusal says: its policy category and explanation when the API gives them (a
+    whole message and a stream's `message_delta` carry the same `stop_details`)."""
+    said = "the model refused to answer (stop_reason refusal"
+    if details is not None and details.category:
+        said += f", category {details.category}"
+    said += ")"
+    if details is not None and details.explanation:
+        said += f": {text_of(details.explanation, 'the refusal explanation')}"
+    return said
+
+
 def _usage(usage: AnthropicUsage) -> Usage:
-    cache_read = usage.cache_read_input_tokens or 0
-    cache_write = usage.cache_creation_input_tokens or 0
-    return Usage(
-        input_tokens=(usage.input_tokens or 0) + cache_read + cache_write,
-        output_tokens=usage.output_tokens or 0,
-        cache_read_tokens=cache_read,
-    )
+    return _Counts.of(usage).usage()
+
+
+class _Counts(NamedTuple):
+    """Tokens as the Messages API counts them: the prompt's uncached part, cache reads and
+    cache writes apart."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+    @classmethod
+    def of(cls, usage: AnthropicUsage) -> _Counts:
+        return cls(
+            usage.input_tokens or 0,
+            usage.output_tokens or 0,
+            usage.cache_read_input_tokens or 0,
+            usage.cache_creation_input_tokens or 0,
+        )
+
+    def updated(self, delta: MessageDeltaUsage) -> _Counts:
+        """The counts after a `message_delta`: each total it gives replaces ours (they are
+        cumulative, not increments); one it leaves out keeps `message_start`'s."""
+        return _Counts(
+            _given(delta.input_tokens, self.input_tokens),
+            _given(delta.output_tokens, self.output_tokens),
+            _given(delta.cache_read_input_tokens, self.cache_read),
+            _given(delta.cache_creation_input_tokens, self.cache_write),
+        )
+
+    def usage(self) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + self.cache_read + self.cache_write,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read,
+        )
+
+
+def _given(total: int | None, current: int) -> int:
+    return current if total is None else total
 
 
 @contextmanager
@@ -245,7 +353,11 @@ def translate_error(error: anthropic.APIError, model: str) -> LLMError:
     if not isinstance(error, anthropic.APIStatusError):
         return ServerError(error.message, provider=PROVIDER, model=model)
     message = error.api_message or error.message
+    headers = error.response.headers
     status = error.status_code
+    # The rate-limit headers of a 429 (or 529) describe the limit it hit; those of a stream
+    # that began with a 200 describe the limits before it.
+    hint = _retry_hint(headers) if status in RATE_LIMIT_STATUSES else None
     if status < FIRST_ERROR_STATUS:  # an error event inside a stream that began with 200
         status = _STATUS_OF_ERROR_TYPE.get(error.type or "", 500)
     if error.error_code in _SPEND_LIMIT_CODES:
@@ -255,6 +367,20 @@ def translate_error(error: anthropic.APIError, model: str) -> LLMError:
         message,
         provider=PROVIDER,
         model=model,
-        headers=error.response.headers,
+        headers=headers,
+        retry_hint=hint,
         context_length=bool(_CONTEXT_LENGTH.search(message)),
+    )
+
+
+def _retry_hint(headers: Mapping[str, str]) -> float | None:
+    """A rate limit's wait when it has no retry-after: the reset of the limit with nothing
+    remaining, else the latest reset."""
+    return reset_wait(
+        LimitWindow(
+            name,
+            header_int(headers, f"anthropic-ratelimit-{name}-remaining"),
+            seconds_until(headers.get(f"anthropic-ratelimit-{name}-reset"), headers),
+        )
+        for name in _LIMITS
     )

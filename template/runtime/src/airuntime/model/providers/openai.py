@@ -1,26 +1,42 @@
 """OpenAI adapter: the Chat Completions API, on api.openai.com or any OpenAI-compatible server.
 
-With `base_url` set (vLLM, Ollama, LiteLLM, llama.cpp...) the same code talks to a local or
-self-hosted server; the one difference is that `max_tokens` is sent instead of
-`max_completion_tokens`, which such servers may not know yet.
+With `base_url` set, the same code talks to another server: a local or self-hosted one (vLLM,
+Ollama, LiteLLM, llama.cpp...) or a gateway in front of OpenAI. The output limit goes out as
+`output_limit_parameter` says, never guessed from the URL: `max_completion_tokens` by default
+(the API's own name, the only one its reasoning models accept, so what a proxy in front of
+OpenAI needs too), or `max_tokens` for a server that knows only the older name.
 
 SDK retries are off (`max_retries=0`): retrying is the resilience layer's job. Every SDK
-exception and every refusal (`finish_reason` "content_filter", a `refusal` message) becomes an
-`LLMError` of the shared taxonomy.
+exception, every refusal (`finish_reason` "content_filter", a `refusal` message) and every
+response of a shape the adapter cannot read (a choice without a message, a body that is not
+JSON) becomes an `LLMError` of the shared taxonomy. An error object inside a stream is read by
+the status it states (compatible servers write `"code": 400`) or that its OpenAI code implies,
+so a deterministic 400 is terminal rather than a retryable server error.
+
+A 429's wait is its Retry-After (`retry-after-ms`, `retry-after`) when it has one; else the
+wait its message names ("Please try again in 26.604s", which accounts for the request's own
+size), else the `x-ratelimit-reset-requests` / `-tokens` header of the limit that was hit.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict, cast
 
 import httpx2
 import openai
 from openai import Omit
-from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    ChatCompletionMessageParam,
+)
+from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from openai.types.chat.completion_create_params import ResponseFormat
 from openai.types.completion_usage import CompletionUsage
 
@@ -32,7 +48,18 @@ from airuntime.errors import (
     ProviderTimeoutError,
     ServerError,
 )
-from airuntime.model.providers.http_errors import error_for_status
+from airuntime.model.factory import OutputLimitParameter
+from airuntime.model.providers.http_errors import (
+    RATE_LIMIT_STATUSES,
+    LimitWindow,
+    error_for_status,
+    header_int,
+    parse_duration,
+    readable_response,
+    reset_wait,
+    status_in,
+    text_of,
+)
 from airuntime.types import (
     Chunk,
     FinishReason,
@@ -55,7 +82,41 @@ _CONTEXT_LENGTH = re.compile(
     re.IGNORECASE,
 )
 _CONTENT_POLICY_CODES = frozenset({"content_filter", "content_policy_violation", "invalid_prompt"})
+# The status an error object without a numeric one stands for, by its OpenAI `code`, then `type`.
+_STATUS_OF_CODE: Mapping[str, int] = {
+    "invalid_prompt": 400,
+    "content_filter": 400,
+    "content_policy_violation": 400,
+    "context_length_exceeded": 400,
+    "unsupported_parameter": 400,
+    "unsupported_value": 400,
+    "invalid_value": 400,
+    "invalid_api_key": 401,
+    "model_not_found": 404,
+    "insufficient_quota": 429,
+    "rate_limit_exceeded": 429,
+    "server_error": 500,
+}
+_STATUS_OF_TYPE: Mapping[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "insufficient_quota": 429,
+    "requests": 429,  # a 429's type names the limit that was hit
+    "tokens": 429,
+    "server_error": 500,
+}
 _JSON_INSTRUCTION = "Respond with a single JSON object."
+# The wait a 429's message names: OpenAI's "Please try again in 1m9.696s." (a Go duration),
+# Azure's "Please retry after 6 seconds."
+_WAIT_IN_MESSAGE = re.compile(
+    r"try again in (?P<duration>(?:\d+(?:\.\d+)?(?:ms|h|m|s))+)"
+    r"|retry after (?P<seconds>\d+(?:\.\d+)?) seconds?",
+    re.IGNORECASE,
+)
+# The limits OpenAI reports on every response, as x-ratelimit-{remaining,reset}-<limit>.
+_LIMITS = ("requests", "tokens")
 
 
 class OpenAIClient:
@@ -67,6 +128,7 @@ class OpenAIClient:
         api_key: str,
         base_url: str | None = None,
         timeout_seconds: float = 30.0,
+        output_limit_parameter: OutputLimitParameter = "max_completion_tokens",
         http_client: httpx2.AsyncClient | None = None,
     ) -> None:
         self._client = openai.AsyncOpenAI(
@@ -76,7 +138,7 @@ class OpenAIClient:
             max_retries=0,
             http_client=http_client,
         )
-        self._compatible_server = base_url is not None
+        self._output_limit_parameter = output_limit_parameter
 
     @property
     def provider(self) -> str:
@@ -92,6 +154,7 @@ class OpenAIClient:
         index = 0
         finish: FinishReason | None = None
         usage: Usage | None = None
+        refusal: list[str] = []  # a refusal streams token by token, like text
         with _translated_errors(request.model):
             chunks = await self._client.chat.completions.create(
                 **self._parameters(request),
@@ -100,13 +163,15 @@ class OpenAIClient:
             )
             async with chunks:
                 async for piece in chunks:
-                    text, reason = _read_chunk(piece, request.model)
-                    finish = reason or finish
-                    if piece.usage is not None:
-                        usage = _usage(piece.usage)
-                    if text:
-                        yield Chunk(text=text, index=index)
+                    read = _read_chunk(piece, request.model)
+                    finish = read.finish_reason or finish
+                    usage = read.usage or usage
+                    refusal.append(read.refusal)
+                    if read.text:
+                        yield Chunk(text=read.text, index=index)
                         index += 1
+        if any(refusal):  # raised once it is whole, as the completion's refusal is
+            raise _refused("".join(refusal), request.model)
         yield Chunk(text="", index=index, finish_reason=finish or "other", usage=usage or Usage())
 
     async def aclose(self) -> None:
@@ -114,7 +179,7 @@ class OpenAIClient:
 
     def _parameters(self, request: LLMRequest) -> _Parameters:
         """What a completion and a stream both send."""
-        limit = self._token_limit(request)
+        limit = self._output_limit(request)
         return _Parameters(
             model=request.model,
             messages=_messages(request),
@@ -127,10 +192,10 @@ class OpenAIClient:
             extra_headers=_headers(request),
         )
 
-    def _token_limit(self, request: LLMRequest) -> _TokenLimit:
-        if self._compatible_server:
-            return _TokenLimit(max_tokens=request.max_tokens)
-        return _TokenLimit(max_completion_tokens=request.max_tokens)
+    def _output_limit(self, request: LLMRequest) -> _OutputLimit:
+        if self._output_limit_parameter == "max_tokens":
+            return _OutputLimit(max_tokens=request.max_tokens)
+        return _OutputLimit(max_completion_tokens=request.max_tokens)
 
 
 def _omit_none(value: float | None) -> float | Omit:
@@ -151,8 +216,8 @@ class _Parameters(TypedDict):
     extra_headers: dict[str, str]
 
 
-class _TokenLimit(NamedTuple):
-    """api.openai.com wants `max_completion_tokens`; compatible servers know `max_tokens`."""
+class _OutputLimit(NamedTuple):
+    """The output limit, under the one name the server is configured to get."""
 
     max_tokens: int | Omit = openai.omit
     max_completion_tokens: int | Omit = openai.omit
@@ -214,35 +279,65 @@ def is_strict_compatible(schema: Any) -> bool:
 
 
 def _to_response(completion: ChatCompletion, request: LLMRequest, latency_ms: float) -> LLMResponse:
-    if not completion.choices:
-        raise ServerError("the response has no choices", provider=PROVIDER, model=request.model)
-    choice = completion.choices[0]
-    if choice.message.refusal:
-        raise ContentFilteredError(
-            f"the model refused: {choice.message.refusal}", provider=PROVIDER, model=request.model
+    model = request.model
+    with readable_response(PROVIDER, model):
+        if not completion.choices:
+            raise ServerError("the response has no choices", provider=PROVIDER, model=model)
+        choice = completion.choices[0]
+        # Typed as always there, but None when Azure's content filter withheld the whole answer.
+        message = cast("ChatCompletionMessage | None", choice.message)
+        if message is not None and message.refusal:
+            raise _refused(text_of(message.refusal, "the message's refusal"), model)
+        finish_reason = _finish_reason(choice.finish_reason, model)
+        if message is None:
+            raise ServerError(
+                f"the response's choice has no message (finish_reason {choice.finish_reason!r})",
+                provider=PROVIDER,
+                model=model,
+            )
+        return LLMResponse(
+            text=text_of(message.content, "the message's content"),
+            model=completion.model or model,
+            provider=PROVIDER,
+            finish_reason=finish_reason,
+            usage=_usage(completion.usage) if completion.usage is not None else Usage(),
+            response_id=completion.id,
+            latency_ms=latency_ms,
+            request_id=request.request_id,
         )
-    return LLMResponse(
-        text=choice.message.content or "",
-        model=completion.model or request.model,
-        provider=PROVIDER,
-        finish_reason=_finish_reason(choice.finish_reason, request.model),
-        usage=_usage(completion.usage) if completion.usage is not None else Usage(),
-        response_id=completion.id,
-        latency_ms=latency_ms,
-        request_id=request.request_id,
-    )
 
 
-def _read_chunk(piece: ChatCompletionChunk, model: str) -> tuple[str, FinishReason | None]:
-    if not piece.choices:  # the usage-only chunk at the end
-        return "", None
-    choice = piece.choices[0]
-    if choice.delta.refusal:
-        raise ContentFilteredError(
-            f"the model refused: {choice.delta.refusal}", provider=PROVIDER, model=model
+class _Piece(NamedTuple):
+    """What one stream chunk adds."""
+
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    refusal: str = ""
+
+
+def _read_chunk(piece: ChatCompletionChunk, model: str) -> _Piece:
+    with readable_response(PROVIDER, model):
+        usage = _usage(piece.usage) if piece.usage is not None else None
+        # No choices: the usage chunk at the end, or (Azure) the prompt's filter results first.
+        if not piece.choices:
+            return _Piece(usage=usage)
+        choice = piece.choices[0]
+        reason = _finish_reason(choice.finish_reason, model) if choice.finish_reason else None
+        # Typed as always there, but None in Azure's content-filter annotations of the output.
+        delta = cast("ChoiceDelta | None", choice.delta)
+        if delta is None:
+            return _Piece(finish_reason=reason, usage=usage)
+        return _Piece(
+            text_of(delta.content, "a chunk's content"),
+            reason,
+            usage,
+            text_of(delta.refusal, "a chunk's refusal"),
         )
-    reason = _finish_reason(choice.finish_reason, model) if choice.finish_reason else None
-    return choice.delta.content or "", reason
+
+
+def _refused(refusal: str, model: str) -> ContentFilteredError:
+    return ContentFilteredError(f"the model refused: {refusal}", provider=PROVIDER, model=model)
 
 
 def _finish_reason(reason: str | None, model: str) -> FinishReason:
@@ -276,6 +371,10 @@ def _translated_errors(model: str) -> Iterator[None]:
         raise ProviderTimeoutError(str(error), provider=PROVIDER, model=model) from error
     except httpx2.TransportError as error:
         raise ProviderConnectionError(str(error), provider=PROVIDER, model=model) from error
+    except json.JSONDecodeError as error:  # a body, or a stream event, that is not JSON
+        raise ServerError(
+            f"unreadable response: {error}", provider=PROVIDER, model=model
+        ) from error
     except openai.OpenAIError as error:
         raise ServerError(str(error), provider=PROVIDER, model=model) from error
 
@@ -288,22 +387,74 @@ def translate_error(error: openai.APIError, model: str) -> LLMError:
     if isinstance(error, openai.APIConnectionError):
         return ProviderConnectionError(message, provider=PROVIDER, model=model)
     if isinstance(error, openai.APIStatusError):
-        if error.code == "insufficient_quota":  # a 429 that waiting does not fix
-            return AuthenticationError(
-                message, provider=PROVIDER, model=model, status_code=error.status_code
-            )
-        return error_for_status(
-            error.status_code,
-            message,
-            provider=PROVIDER,
-            model=model,
-            headers=error.response.headers,
-            context_length=error.code == "context_length_exceeded"
-            or bool(_CONTEXT_LENGTH.search(message)),
-            content_filtered=error.code in _CONTENT_POLICY_CODES,
+        return _error_for(error.status_code, message, error.body, error.response.headers, model)
+    # An error object in a stream (whose response was a 200) says itself what it is: a
+    # deterministic 400 must not be retried as if the server had failed.
+    status = (
+        None if isinstance(error, openai.APIResponseValidationError) else _status_of(error.body)
+    )
+    if status is None:  # unknown, or a response the SDK could not read
+        return ServerError(message, provider=PROVIDER, model=model)
+    return _error_for(status, message, error.body, {}, model)
+
+
+def _error_for(
+    status: int, message: str, body: object, headers: Mapping[str, str], model: str
+) -> LLMError:
+    code = _field(body, "code")
+    if code == "insufficient_quota":  # a 429 that waiting does not fix
+        return AuthenticationError(message, provider=PROVIDER, model=model, status_code=status)
+    return error_for_status(
+        status,
+        message,
+        provider=PROVIDER,
+        model=model,
+        headers=headers,
+        retry_hint=_retry_hint(message, body, headers) if status in RATE_LIMIT_STATUSES else None,
+        context_length=code == "context_length_exceeded" or bool(_CONTEXT_LENGTH.search(message)),
+        content_filtered=code in _CONTENT_POLICY_CODES,
+    )
+
+
+def _retry_hint(message: str, body: object, headers: Mapping[str, str]) -> float | None:
+    """A rate limit's wait when it has no Retry-After: the one its message names, else the
+    reset of the limit its `type` names ("requests" or "tokens"), of one with nothing left, or
+    else the later of the two."""
+    said = _WAIT_IN_MESSAGE.search(message)
+    if said is not None:
+        seconds = said.group("seconds")
+        wait = float(seconds) if seconds is not None else parse_duration(said.group("duration"))
+        if wait is not None:
+            return wait
+    windows = [
+        LimitWindow(
+            name,
+            header_int(headers, f"x-ratelimit-remaining-{name}"),
+            parse_duration(headers.get(f"x-ratelimit-reset-{name}")),
         )
-    # An error event in the middle of a stream, or a response the SDK could not read.
-    return ServerError(message, provider=PROVIDER, model=model)
+        for name in _LIMITS
+    ]
+    kind = _field(body, "type") or ""
+    return reset_wait(windows, hit="tokens" if kind.startswith("tokens") else kind)
+
+
+def _status_of(body: object) -> int | None:
+    """The HTTP status an error object stands for: the one it states (`status`, or a numeric
+    `code` as vLLM and LiteLLM write it), else the one its OpenAI `code` or `type` implies."""
+    if not isinstance(body, Mapping):
+        return None
+    for key in ("status", "status_code", "code"):
+        status = status_in(body.get(key))
+        if status is not None:
+            return status
+    return _STATUS_OF_CODE.get(_field(body, "code") or "") or _STATUS_OF_TYPE.get(
+        _field(body, "type") or ""
+    )
+
+
+def _field(body: object, key: str) -> str | None:
+    value = body.get(key) if isinstance(body, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 def _error_message(error: openai.APIError) -> str:

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from airuntime.errors import ProviderTimeoutError
+from airuntime.errors import (
+    ContentFilteredError,
+    ContextLengthExceededError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    ServerError,
+    TerminalError,
+)
 from airuntime.model.mock import MockLLM, Step
 from airuntime.model.mock_faults import NO_LATENCY, Fault, Latency
 from airuntime.observability.events import RecordingObserver
@@ -165,11 +172,12 @@ async def test_the_prompt_is_named_by_id_and_version_only_when_both_are_known(
 async def test_a_failed_call_is_reported_with_its_error_type_and_no_answerer() -> None:
     stack = Stack([Fault("server_error")] * 3, [Fault("server_error")] * 3)
 
-    with pytest.raises(AllTargetsFailedError):
+    with pytest.raises(AllTargetsFailedError) as caught:
         await stack.client.run(request())
 
+    assert isinstance(caught.value, ServerError)  # what both targets failed with
     (call,) = stack.observer.calls
-    assert (call.outcome, call.error_type) == ("error", "AllTargetsFailedError")
+    assert (call.outcome, call.error_type) == ("error", "ServerError")
     assert (call.target, call.fallback_index, call.attempts) == (None, None, 6)
 
 
@@ -243,6 +251,94 @@ async def test_a_target_without_a_client_is_skipped_and_named_in_the_final_error
     assert error.failures[1].error is None
     # The error is attributed to the first target of the chain.
     assert (error.provider, error.model) == ("primary", "model-a")
+
+
+# -- what an exhausted chain raises: the real cause, by its class (issue 13, item 12) --------
+
+
+def too_long(request: LLMRequest) -> ContextLengthExceededError:
+    return ContextLengthExceededError(
+        "This model's maximum context length is 128000 tokens. However, your messages resulted "
+        "in 131072 tokens.",
+        provider="primary",
+        model=request.model,
+        status_code=400,
+    )
+
+
+async def test_with_no_fallback_a_refusal_is_raised_as_a_content_filter_error() -> None:
+    stack = Stack([Fault("content_filter")], fallbacks=())
+
+    with pytest.raises(ContentFilteredError) as caught:
+        await stack.client.run(request())
+
+    refusal = caught.value
+    assert isinstance(refusal, AllTargetsFailedError)  # the degraded answer still takes over
+    assert type(refusal).__name__ == "ContentFilteredError"
+    assert refusal.cause is refusal.failures[0].error
+    assert (refusal.kind, refusal.retryable) == ("all_targets_failed", False)
+    assert str(refusal) == (
+        "the only model target failed: primary/model-a: content_filtered after 1 attempt "
+        "(output stopped by the content filter (injected by MockLLM))"
+    )
+    assert stack.attempts() == (1, 0)  # terminal for this target: no retry
+    (call,) = stack.observer.calls
+    assert (call.outcome, call.error_type, call.attempts) == ("error", "ContentFilteredError", 1)
+
+
+async def test_with_the_fallback_skipped_a_prompt_too_long_keeps_its_class_and_status() -> None:
+    stack = Stack([too_long], fallbacks=[ABSENT])
+
+    with pytest.raises(ContextLengthExceededError) as caught:
+        await stack.client.run(request())
+
+    error = caught.value
+    assert isinstance(error, AllTargetsFailedError)
+    assert [failure.reason for failure in error.failures] == [
+        "context_length_exceeded",
+        "not_configured",
+    ]
+    assert error.status_code == 400  # the cause's, not lost on the way up
+    assert "131072 tokens" in str(error)
+
+
+async def test_targets_failing_alike_raise_that_class_with_its_details() -> None:
+    limited = Fault("rate_limit", retry_after=40.0)  # longer than the cap: no retry, next target
+    stack = Stack([limited], [limited], config=ResilienceConfig(retry=POLICY))
+
+    with pytest.raises(RateLimitedError) as caught:
+        await stack.client.run(request())
+
+    assert caught.value.retry_after == 40.0
+    assert caught.value.retryable is False  # an exhausted chain is not retried above it
+    assert stack.attempts() == (1, 1)
+
+
+async def test_targets_failing_differently_raise_the_chain_error_alone() -> None:
+    stack = Stack([Fault("content_filter")], [too_long])
+
+    with pytest.raises(AllTargetsFailedError) as caught:
+        await stack.client.run(request())
+
+    error = caught.value
+    assert type(error) is AllTargetsFailedError
+    assert not isinstance(error, ContentFilteredError | ContextLengthExceededError)
+    assert isinstance(error, TerminalError)
+    assert error.cause is None
+    assert [failure.reason for failure in error.failures] == [
+        "content_filtered",
+        "context_length_exceeded",
+    ]
+
+
+async def test_a_stream_with_no_fallback_raises_its_refusal_by_class() -> None:
+    stack = Stack([Fault("content_filter")], fallbacks=())
+
+    with pytest.raises(ContentFilteredError):
+        async for _ in stack.client.stream(request()):
+            pass
+
+    assert stack.observer.calls[0].error_type == "ContentFilteredError"
 
 
 async def test_the_fallback_is_sent_its_own_model() -> None:
@@ -365,7 +461,7 @@ async def test_each_attempt_times_out_on_its_own_and_says_after_how_long() -> No
         await asyncio.wait_for(client.run(request()), timeout=5.0)
 
     assert str(caught.value) == (
-        "all 1 model targets failed: primary/model-a: timeout after 1 attempt "
+        "the only model target failed: primary/model-a: timeout after 1 attempt "
         "(no answer within 0.01s)"
     )
     timeout = caught.value.failures[0].error

@@ -17,7 +17,7 @@ from airuntime.features import FeatureResult, FeatureSystem
 from airuntime.guardrails import InputRejectedError
 from airuntime.prompts import PromptInputError
 from airuntime.resilience.budget import BudgetExceeded
-from airuntime.resilience.chain import AllTargetsFailedError, UnknownCostError
+from airuntime.resilience.chain import UnknownCostError
 from airuntime.structured import StructuredOutputError
 
 Outcome = Literal["answered", "degraded", "rejected", "refused", "error"]
@@ -68,13 +68,9 @@ def record_of(
 def failure_outcome(error: BaseException) -> Outcome:
     if isinstance(error, InputRejectedError | PromptInputError):
         return "rejected"
+    # An exhausted chain is a ContentFilteredError too when every model it tried declined.
     if isinstance(error, ContentFilteredError):
         return "refused"
-    if isinstance(error, AllTargetsFailedError) and all(
-        failure.error is not None and failure.error.kind == ContentFilteredError.kind
-        for failure in error.failures
-    ):
-        return "refused"  # every model declined to answer
     return "error"
 
 

@@ -116,6 +116,13 @@ async def test_every_classify_case_ends_one_way_with_its_cost_and_flags(
         "garbage": ("error", 2 * CALL, False, False, False, True),  # the answer and its re-ask
     }
     assert results["answered"].output == {"label": "billing", "confidence": 0.9}
+    served = {name: (r.model, r.served_by) for name, r in results.items() if r.model}
+    assert served == {  # every answer is the mock's, standing in for the model it names
+        "answered": ("openai/gpt-5-mini", "mock"),
+        "by-fallback": ("anthropic/claude-haiku-4-5", "mock"),
+        "unsure": ("openai/gpt-5-mini", "mock"),
+        "wrong": ("openai/gpt-5-mini", "mock"),
+    }
     assert results["unsure"].output == {"label": "other", "confidence": 0.3}
     assert results["empty"].error == (
         "InputRejectedError: the text is empty: give some text to work on."

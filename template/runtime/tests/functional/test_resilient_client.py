@@ -31,7 +31,12 @@ from airuntime.observability.events import RecordingObserver
 from airuntime.resilience.breaker import BreakerBoard
 from airuntime.resilience.budget import Budget, CallBudget, DailyLedger
 from airuntime.resilience.cache import ResponseCache
-from airuntime.resilience.chain import AllTargetsFailedError, ResilienceConfig, UnknownCostError
+from airuntime.resilience.chain import (
+    AllTargetsFailedError,
+    ChainResult,
+    ResilienceConfig,
+    UnknownCostError,
+)
 from airuntime.resilience.client import ResilientClient
 from airuntime.resilience.limits import Limits
 from airuntime.resilience.pricing import PriceTable
@@ -520,30 +525,34 @@ async def test_an_unknown_price_allowed_is_called_and_flagged_at_no_recorded_cos
 # -- the client's own cache and idempotency store ------------------------------------------
 
 
-async def test_a_cached_response_is_served_for_free_as_the_primary(cache: ResponseCache) -> None:
+async def test_a_cached_response_is_served_for_free_named_after_who_answered(
+    cache: ResponseCache,
+) -> None:
     stack = Stack([Fault("content_filter"), ANSWER], [ANSWER], cache=cache)
     first = await stack.client.run(request())
-    assert first.target == SECONDARY
+    assert (first.target, first.served_by) == (SECONDARY, "secondary")
 
     again = await stack.client.run(request())
 
     assert again.response == first.response
     assert (again.target, again.fallback_index, again.attempts, again.cost, again.cache_hit) == (
-        PRIMARY,
-        0,
+        SECONDARY,
+        1,
         0,
         Decimal(0),
         True,
     )
+    assert again.served_by == "secondary"
     assert stack.attempts() == (1, 1)
     hit = stack.observer.calls[1]
-    assert (hit.outcome, hit.target, hit.fallback_index, hit.attempts) == (
+    assert (hit.outcome, hit.target, hit.served_by, hit.fallback_index, hit.attempts) == (
         "cache_hit",
-        PRIMARY,
-        0,
+        SECONDARY,
+        "secondary",
+        1,
         0,
     )
-    assert stack.client.lookup(request()) == first.response
+    assert stack.client.lookup(request()) == again
 
 
 async def test_a_run_bypassing_the_cache_neither_reads_nor_stores(cache: ResponseCache) -> None:
@@ -577,11 +586,64 @@ async def test_an_idempotency_key_replays_the_stored_response(cache: ResponseCac
 async def test_remember_and_lookup_use_the_cache_by_default(cache: ResponseCache) -> None:
     stack = Stack([], cache=cache)
     answer = LLMResponse(text=ANSWER, model="model-a", provider="primary")
+    result = ChainResult(answer, PRIMARY, 0, 1, Decimal(0), "primary")
 
-    stack.client.remember(request(), None, answer)
+    stack.client.remember(request(), None, result)
 
-    assert stack.client.lookup(request()) == answer
+    hit = stack.client.lookup(request())
+    assert hit is not None
+    assert (hit.response, hit.target, hit.served_by, hit.cache_hit) == (
+        answer,
+        PRIMARY,
+        "primary",
+        True,
+    )
     assert stack.client.lookup(request(), use_cache=False) is None
+
+
+async def test_a_stored_answer_is_served_only_while_its_server_serves_its_target(
+    cache: ResponseCache,
+) -> None:
+    offline = Stack([ANSWER], cache=cache)
+    stand_in = await offline.client.run(request())  # "primary" answered by its own client
+    assert (stand_in.served_by, offline.attempts()) == ("primary", (1, 0))
+
+    # The same request, the same cache, but the primary now served by another client (the
+    # offline mock replaced by the real adapter, or another server): a miss, and the call is sent.
+    moved = Stack([ANSWER], cache=cache)
+    moved.client.clients["primary"] = MockLLM([ANSWER], provider="elsewhere")
+    served = await moved.client.run(request())
+    assert (served.cache_hit, served.served_by) == (False, "elsewhere")
+
+    # The first answer is kept for its own server, and never given to the other.
+    assert (offline.client.lookup(request()) or served).served_by == "primary"
+    assert (moved.client.lookup(request()) or stand_in).served_by == "elsewhere"
+    elsewhere = moved.client.clients["primary"]
+    assert isinstance(elsewhere, MockLLM)
+    assert len(elsewhere.requests) == 1
+
+
+async def test_an_endpoint_of_its_own_is_a_server_of_its_own(cache: ResponseCache) -> None:
+    local = Stack([ANSWER, ANSWER], cache=cache)
+    await local.client.run(request())
+    local.client.endpoints["primary"] = "http://127.0.0.1:11434/v1"
+
+    again = await local.client.run(request())
+
+    assert (again.cache_hit, local.attempts()) == (False, (2, 0))
+    assert (await local.client.run(request())).cache_hit  # now stored for that endpoint
+
+
+async def test_an_idempotent_replay_is_never_a_stand_in_for_another_server(
+    cache: ResponseCache,
+) -> None:
+    stack = Stack([ANSWER, ANSWER], cache=cache)
+    await stack.client.run(request(), idempotency_key="job-7", use_cache=False)
+    stack.client.clients["primary"] = MockLLM([ANSWER], provider="real")
+
+    replay = await stack.client.run(request(), idempotency_key="job-7", use_cache=False)
+
+    assert (replay.cache_hit, replay.served_by) == (False, "real")
 
 
 # -- defaults and closing ---------------------------------------------------------------------

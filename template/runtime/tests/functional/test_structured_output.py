@@ -283,7 +283,9 @@ async def test_when_every_target_refuses_the_caller_gets_the_refusal_by_class(
     with pytest.raises(ContentFilteredError) as caught:
         await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
 
-    assert [failure.reason for failure in caught.value.failures] == ["content_filtered"] * 2
+    refusal = caught.value
+    assert isinstance(refusal, AllTargetsFailedError)
+    assert [failure.reason for failure in refusal.failures] == ["content_filtered"] * 2
     assert len(setup.mock.requests) == 2  # one per target: a refusal is not retried
     assert setup.observer.calls[0].error_type == "ContentFilteredError"
 

@@ -44,6 +44,8 @@ class CaseResult:
     degraded: bool
     needs_review: bool
     checks: tuple[CheckResult, ...] = field(default=())
+    model: str | None = None  # the target that answered (None: degraded or failed)
+    served_by: str | None = None  # who really answered it: its provider, or "mock" offline
 
     @property
     def passed(self) -> bool:
@@ -107,6 +109,10 @@ async def run_case(
         degraded=record["degraded"],
         needs_review=record["needs_review"],
         checks=tuple(score(check, record, feature) for check in case.checks),
+        model=None
+        if result is None or result.generated.target is None
+        else str(result.generated.target),
+        served_by=None if result is None else result.generated.served_by,
     )
 
 

@@ -72,6 +72,8 @@ class ProviderClients:
     clients: Mapping[str, LLMClient]
     default_provider: str
     offline: bool  # every provider is served by the mock (no API key configured)
+    # Each real provider's base URL (None: the vendor's own); the mock's is in-process.
+    endpoints: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def provider_clients(
@@ -106,7 +108,8 @@ def provider_clients(
             # Without a key a provider is left out: a fallback to it is skipped as
             # "not_configured" rather than failing every call.
             clients[config.name] = build_provider(config)
-    return ProviderClients(clients, default_provider, offline=False)
+    endpoints = {name: by_name[name].base_url for name in clients if name in by_name}
+    return ProviderClients(clients, default_provider, offline=False, endpoints=endpoints)
 
 
 def build_budget(config: BudgetConfig) -> Budget:
@@ -164,4 +167,5 @@ def build_resilient_client(
         clock=clock,
         sleep=sleep,
         rng=rng,
+        endpoints=providers.endpoints,
     )

@@ -157,6 +157,7 @@ class CallState:
     unknown_cost: bool = False
     target: ModelTarget | None = None
     fallback_index: int | None = None
+    served_by: str | None = None  # the client that answered: the target's provider, or "mock"
     _usage: tuple[tuple[int, int, int], Usage] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -183,13 +184,16 @@ class CallState:
 @quick_init
 @dataclass(frozen=True, slots=True)
 class ChainResult:
-    """A response and how it was obtained."""
+    """A response and how it was obtained: the target it answers for, and who really served it
+    (`served_by`: the client that ran the target, its provider's adapter or the offline mock
+    standing in for it)."""
 
     response: LLMResponse
     target: ModelTarget
     fallback_index: int
     attempts: int
     cost: Decimal | None
+    served_by: str
     cache_hit: bool = False
 
 

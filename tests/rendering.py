@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,12 +149,11 @@ def copier_cli(
     overrides: Mapping[str, Any],
     env: Mapping[str, str],
     *,
-    trust: bool = True,
+    flags: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """`copier copy` in its own process, as a user runs it: the environment reaches the task
-    (in-process, plumbum keeps the environment it saw at import)."""
-    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet"]
-    command += ["--trust"] if trust else ["--skip-tasks"]
+    """`copier copy` in its own process, as a user runs it: no `--trust` (the template needs
+    none), plus `flags` (e.g. `--skip-tasks`)."""
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", *flags]
     for key, value in overrides.items():
         rendered = "[" + ", ".join(value) + "]" if isinstance(value, list) else str(value)
         command += ["--data", f"{key}={rendered}"]

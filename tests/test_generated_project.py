@@ -118,6 +118,11 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
 
     version = run(["uv", "run", "--frozen", answers["project_slug"], "--version"], project, env)
     assert version.stdout.strip() == f"{answers['project_slug']} 0.1.0"
+    # The name and description as typed (quotes, backslashes, `#`, Jinja-looking text in one
+    # combination), through the docstring, Typer and rich, to the reader of --help.
+    shown = run(["uv", "run", "--frozen", answers["project_slug"], "--help"], project, env)
+    said = " ".join(shown.stdout.split())
+    assert f"{answers['project_name']}. {' '.join(answers['description'].split())}" in said
 
     if answers["llm_providers"] == ["anthropic"]:  # the runtime's own tests, in a project
         runtime = run(["make", "test-runtime"], project, env).stdout

@@ -26,6 +26,7 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return module
 
 
+@pytest.mark.slow
 def test_the_in_process_measures_write_both_reports(
     bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -60,6 +61,7 @@ def test_the_in_process_measures_write_both_reports(
         assert (reports / "bench-runtime-profile.txt").is_file()
 
 
+@pytest.mark.slow  # importing pydantic-ai alone takes seconds
 def test_pydantic_ai_runs_side_by_side_in_alternating_blocks(
     bench: ModuleType, tmp_path: Path
 ) -> None:

@@ -1,12 +1,17 @@
-"""The model stack's event log writes exactly the lines structlog would, under the configuration
-`configure_logging` installs, and goes through structlog itself under any other."""
+"""The model stack's event log writes lines that parse to exactly what structlog's would, under
+the configuration `configure_logging` installs, and goes through structlog itself under any
+other."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import enum
 import json
 import logging
 import re
+import uuid
+from collections import namedtuple
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,12 +28,33 @@ from airuntime.observability.logs import (
     reset_logging,
 )
 
-TIMESTAMP = re.compile(r'"timestamp": "[^"]+"')
+TIMESTAMP = re.compile(r'"timestamp": ?"[^"]+"')
+
+
+def parsed(line: str) -> Any:
+    """A JSON line as data, NaN and the infinities as names (so that equal lines compare
+    equal: NaN is not equal to itself)."""
+    return json.loads(line, parse_constant=lambda name: f"<{name}>")
 
 
 def events() -> list[tuple[int, str, dict[str, Any]]]:
     """Events with every kind of value a field can hold, and some it should not."""
     return [
+        (
+            logging.INFO,
+            "llm.attempt",
+            {  # as the model stack's are: orjson writes it
+                "request_id": "0ece6199c0c640cbb0099f35ce964e07",
+                "prompt": "classify@1.0.0",
+                "attempt": 1,
+                "latency_ms": 0.123,
+                "input_tokens": 2**63,
+                "cost_usd": "0.00006375",
+                "error_type": None,
+                "flag": True,
+                "text": 'quotes " and \\ and\nnew lines, a tab\t and \x00',
+            },
+        ),
         (
             logging.INFO,
             "llm.attempt",
@@ -69,7 +95,7 @@ def contextvars_bound() -> Iterator[None]:
 
 @pytest.mark.usefixtures("contextvars_bound")
 @pytest.mark.parametrize("level", ["INFO", "WARNING"])
-def test_lines_are_the_ones_structlog_writes(tmp_path: Path, level: Any) -> None:
+def test_lines_parse_as_the_ones_structlog_writes(tmp_path: Path, level: Any) -> None:
     ours, theirs = tmp_path / "ours.log", tmp_path / "theirs.log"
     log = EventLog("airuntime.llm")
 
@@ -79,6 +105,7 @@ def test_lines_are_the_ones_structlog_writes(tmp_path: Path, level: Any) -> None
         if sink is not None:
             sink.emit(event_level, name, dict(fields))
     configure_logging(level=level, log_format="json", log_file=theirs)
+    structlog.get_config()["processors"][-1] = structlog.processors.JSONRenderer()  # stock
     logger = structlog.get_logger("airuntime.llm").bind()
     for event_level, name, fields in events():
         getattr(logger, logging.getLevelName(event_level).lower())(name, **fields)
@@ -86,11 +113,17 @@ def test_lines_are_the_ones_structlog_writes(tmp_path: Path, level: Any) -> None
 
     written = ours.read_text(encoding="utf-8").splitlines()
     expected = theirs.read_text(encoding="utf-8").splitlines()
-    assert len(written) == (3 if level == "INFO" else 2)
-    assert [TIMESTAMP.sub("", line) for line in written] == [
-        TIMESTAMP.sub("", line) for line in expected
+    shown = [index for index, event in enumerate(events()) if event[0] >= getattr(logging, level)]
+    assert len(written) == len(expected) == len(shown) == (4 if level == "INFO" else 2)
+    assert [parsed(line) | {"timestamp": "-"} for line in written] == [
+        parsed(line) | {"timestamp": "-"} for line in expected
     ]
-    assert all(TIMESTAMP.search(line) for line in written)
+    for index, line, their_line in zip(shown, written, expected, strict=True):
+        if index in (1, 2):  # values orjson writes its own way: the standard library's line
+            assert TIMESTAMP.sub("", line) == TIMESTAMP.sub("", their_line)
+        else:  # the model stack's kind of event: orjson's line
+            assert TIMESTAMP.sub("", line) != TIMESTAMP.sub("", their_line)
+    assert all(TIMESTAMP.search(line) and line.isascii() for line in written)
 
 
 def test_a_filtered_level_gives_no_sink(tmp_path: Path) -> None:
@@ -134,10 +167,105 @@ def test_a_processor_can_drop_an_event(tmp_path: Path) -> None:
     assert json.loads(line)["drop"] is False
 
 
+class Colour(enum.Enum):
+    RED = 1
+
+
+class Size(enum.IntEnum):
+    BIG = 2
+
+
+class Name(enum.StrEnum):
+    ADA = "ada"
+
+
+class Text(str):
+    pass
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+Pair = namedtuple("Pair", "a b")
+
+# Values orjson writes its own way (or refuses) where the standard library calls `default`, or
+# writes something else: each in an otherwise plain event.
+NOT_PLAIN = [
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    uuid.UUID(int=1),
+    Colour.RED,
+    Size.BIG,
+    Name.ADA,
+    Text("text"),
+    2**64,
+    -(2**63) - 1,
+    "\ud800",  # a lone surrogate
+    "é",
+    "☃ \U0001f600",
+    dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+    dt.date(2026, 1, 2),
+    Point(1),
+    Pair(1, 2),
+    Decimal("1.5"),
+    b"bytes",
+    [1, "x"],
+    {"nested": True},
+    ("x", 1),
+]
+PLAIN_EVENT: dict[str, Any] = {
+    "event": "llm.attempt",
+    "request_id": "9f8e",
+    "attempt": 1,
+    "latency_ms": 0.125,
+    "tiny": 1e-7,
+    "large": 1e16,
+    "negative_zero": -0.0,
+    "most": 2**64 - 1,
+    "least": -(2**63),
+    "error_type": None,
+    "ok": True,
+    "off": False,
+    "text": 'quotes " and \\, / and \n, \r, \t, \x00, \x1f, \x7f',
+}
+
+
+@pytest.mark.parametrize("value", NOT_PLAIN)
+def test_a_value_orjson_would_write_otherwise_is_the_standard_librarys(value: object) -> None:
+    event = {**PLAIN_EVENT, "odd": value}
+    ours = structlog.processors.JSONRenderer(serializer=dumps_json)(None, "info", dict(event))
+    theirs = structlog.processors.JSONRenderer()(None, "info", dict(event))
+
+    assert ours == theirs
+    assert isinstance(ours, str)
+    assert ours.isascii()
+
+
+def test_a_plain_event_parses_as_structlogs_line() -> None:
+    ours = structlog.processors.JSONRenderer(serializer=dumps_json)(None, "info", PLAIN_EVENT)
+    theirs = structlog.processors.JSONRenderer()(None, "info", PLAIN_EVENT)
+
+    assert isinstance(ours, str)
+    assert isinstance(theirs, str)
+    assert ours != theirs  # orjson's spacing: this is the quick path
+    assert ours.isascii()
+    assert parsed(ours) == parsed(theirs) == PLAIN_EVENT
+    assert list(parsed(ours)) == list(PLAIN_EVENT)  # and the fields in the order given
+
+
+def test_keys_that_are_not_strings_are_the_standard_librarys() -> None:
+    event = {"a": "x", 1: "y", None: "z", 2.5: "w", False: "v"}
+
+    assert dumps_json(event, default=repr) == json.dumps(event, default=repr)
+
+
 @pytest.mark.parametrize(
     "value", [{"a": 1, "b": [1.5, None, True]}, "é", float("inf"), [Decimal(1)], {1: "x"}]
 )
-def test_dumps_json_is_json_dumps(value: object) -> None:
+def test_dumps_json_of_anything_else_is_json_dumps(value: object) -> None:
     assert dumps_json(value, default=repr) == json.dumps(value, default=repr)
     assert dumps_json(value, default=str) == json.dumps(value, default=str)
 

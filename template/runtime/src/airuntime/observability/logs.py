@@ -7,7 +7,12 @@ The model stack writes its events through an `EventLog`: while the configuration
 `configure_logging` installed, it runs that configuration's processors itself and hands the line
 to the same writer, skipping structlog's per-event plumbing (which cost more than the rest of an
 event); under any other configuration (`capture_logs` in tests, an application's own) it logs
-through structlog as usual. Either way the line is the same.
+through structlog as usual. Either way the line holds the same JSON.
+
+Lines are encoded with orjson when every value is one it writes as the standard library's
+encoder would read back alike (a flat event of strings, integers, booleans, None and finite
+floats, as the model stack's are) and the line is ASCII; anything else is encoded as
+structlog's JSONRenderer does. Key order and spacing may differ; the parsed line never does.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import NoneType
 from typing import Any, Literal, Protocol, TextIO
 
+import orjson
 import structlog
 
 LogFormat = Literal["json", "console"]
@@ -36,10 +43,40 @@ def _encoder(default: Callable[[Any], Any] | None) -> json.JSONEncoder:
 
 
 def dumps_json(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
-    """`json.dumps(value, default=default)`, with the encoder built once per `default`:
-    `json.dumps` builds a new one on every call that passes any argument, as structlog's
-    JSONRenderer does. The text is the same (`json.dumps` is exactly this with a new encoder)."""
+    """`json.dumps(value, default=default)` as JSON: the text may differ in key order and
+    spacing, never in what it parses to.
+
+    A flat dict of plain values (an event) is encoded by orjson, about 20 times quicker than the
+    standard library's encoder on one; anything else by the standard library's, with the
+    encoder built once per `default` (`json.dumps` builds a new one on every call that passes
+    any argument, as structlog's JSONRenderer does)."""
+    if type(value) is dict:
+        line = _plain_json(value)
+        if line is not None:
+            return line
     return _encoder(default).encode(value)
+
+
+def _plain_json(event: dict[str, Any]) -> str | None:
+    """The event as orjson writes it, when that parses to what `json.dumps` writes, else None.
+
+    That holds for a flat dict whose values are exactly str, int, bool, None or finite floats
+    (orjson writes NaN and infinities as null, and a UUID, an enum, a dataclass or a date its
+    own way where `json.dumps` calls `default`), and only when the line is ASCII (`json.dumps`
+    escapes everything else: a stream with another encoding must still take it). orjson refuses
+    integers beyond 64 bits, lone surrogates and keys that are not strings: None too."""
+    for value in event.values():
+        kind = type(value)
+        if kind is str or kind is NoneType or kind is int or kind is bool:
+            continue
+        if kind is float and value - value == 0.0:  # finite: inf - inf and nan - nan are nan
+            continue
+        return None
+    try:
+        line = orjson.dumps(event)
+    except orjson.JSONEncodeError:
+        return None
+    return line.decode() if line.isascii() else None
 
 
 class UtcTimeStamper:

@@ -47,7 +47,9 @@ CHANGED_TARGET = "check-template-update"
 CHANGED_HELP = (
     "Ask copier whether a newer template version exists (weekly in CI); fails when behind"
 )
-TEMPLATE_TITLE = "# {{ project_name }}: an AI system with its safety nets"
+# The README's title line in the template (the name escaped for Markdown), and N+1's.
+TITLE_LINE = "# {{ escape.markdown(project_name) }}"
+TEMPLATE_TITLE = f"{TITLE_LINE}: an AI system with its safety nets"
 MARKER_START, MARKER_END = "<<<<<<< before updating", ">>>>>>> after updating"
 # Small, pure Python, no dependencies of its own, and not a dependency of the template.
 NEW_RUNTIME_DEPENDENCY = "tomli-w"
@@ -196,9 +198,14 @@ def make_next_version(root: Path, version: str) -> None:
     makefile.write_text(text, encoding="utf-8")
 
     readme = template / "README.md.jinja"
-    title, rest = readme.read_text(encoding="utf-8").split("\n", 1)
-    assert title == "# {{ project_name }}", f"README.md.jinja starts with {title!r}"
-    readme.write_text(f"{TEMPLATE_TITLE}\n{rest}", encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
+    # The title is the first rendered line: only an `{% import %}` (which renders to nothing)
+    # may come before it.
+    before, found, after = text.partition(f"\n{TITLE_LINE}\n")
+    assert found, f"README.md.jinja has no title line {TITLE_LINE!r}"
+    assert before.startswith("{%-"), before
+    assert before.endswith("-%}"), before
+    readme.write_text(f"{before}\n{TEMPLATE_TITLE}\n{after}", encoding="utf-8")
 
     candidates = [template / f"{MOVED_FROM}.jinja", template / MOVED_FROM]
     moved = next((path for path in candidates if path.exists()), None)
@@ -369,7 +376,7 @@ def test_update_keeps_every_user_edit_and_lands_every_template_change(
     assert updated("pyproject.toml") == committed["pyproject.toml"].decode()
     assert updated(NEW_FILE) == f"# Support\n\nAsk in {NEW_DEFAULT}.\n"
     # Both changed the README's first line: inline markers, never a silent pick.
-    template_title = TEMPLATE_TITLE.replace("{{ project_name }}", ANSWERS["project_name"])
+    template_title = TEMPLATE_TITLE.replace(TITLE_LINE[2:], ANSWERS["project_name"])
     _, reference_rest = new_version_of("README.md").split("\n", 1)
     conflict = f"{MARKER_START}\n{USER_TITLE}\n=======\n{template_title}\n{MARKER_END}\n"
     assert updated("README.md") == conflict + reference_rest + USER_PARAGRAPH

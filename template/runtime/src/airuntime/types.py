@@ -6,9 +6,9 @@ boundary never sees a vendor SDK object. All models are immutable.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt

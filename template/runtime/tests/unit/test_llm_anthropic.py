@@ -974,7 +974,8 @@ async def test_a_stream_yields_input_json_deltas_then_the_assembled_calls(
     ]
     last = chunks[-1]
     assert last.finish_reason == "tool_calls"
-    assert last.usage is not None and last.usage.output_tokens == 89
+    assert last.usage is not None
+    assert last.usage.output_tokens == 89
     assert last.tool_calls == (
         ToolCall(
             id="toolu_01T1x1fJ34qAmk2tNTrN7Up6",

@@ -37,7 +37,6 @@ from typing import NamedTuple
 
 import anthropic
 import httpx2
-from anthropic.types import Message as AnthropicMessage
 from anthropic.types import (
     ContentBlockParam,
     MessageDeltaUsage,
@@ -48,6 +47,7 @@ from anthropic.types import (
     ToolChoiceParam,
     ToolParam,
 )
+from anthropic.types import Message as AnthropicMessage
 from anthropic.types import Usage as AnthropicUsage
 
 from airuntime.errors import (

@@ -281,7 +281,7 @@ class Agent:
             outcome = self._refused(
                 pending.call, "rejected", "a reviewer rejected this call; do not retry it"
             )
-            outcome.approval_id = pending.approval_id
+        outcome.approval_id = pending.approval_id
         run.pending = None
         self._answer(run, step, outcome)
         await self._run_calls(run, call, step, pending.remaining)

@@ -43,8 +43,8 @@ class RunStore:
         try:
             with os.fdopen(descriptor, "w", encoding="utf-8") as file:
                 file.write(run.model_dump_json(indent=2))
-            os.chmod(temporary, 0o600)
-            os.replace(temporary, target)
+            Path(temporary).chmod(0o600)
+            Path(temporary).replace(target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, get_type_hints
+from typing import Any, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
@@ -78,15 +78,31 @@ class Tool:
         return result
 
 
+@overload
+def tool(function: ToolFunction, /) -> Tool: ...
+
+
+@overload
 def tool(
-    function: ToolFunction | None = None,
     *,
     name: str | None = None,
     description: str | None = None,
     side_effects: bool = False,
     requires_approval: bool = False,
     timeout_seconds: float | None = None,
-) -> Any:
+) -> Callable[[ToolFunction], Tool]: ...
+
+
+def tool(
+    function: ToolFunction | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    side_effects: bool = False,
+    requires_approval: bool = False,
+    timeout_seconds: float | None = None,
+) -> Tool | Callable[[ToolFunction], Tool]:
     """Make a `Tool` of a typed function: `@tool` or `@tool(side_effects=True, ...)`."""
 
     def make(target: ToolFunction) -> Tool:

@@ -108,7 +108,7 @@ def redacted_trace(run: AgentRun) -> dict[str, object]:
     """The run as JSON values, every text in it redacted (the conversation is left out: the
     steps hold what was said)."""
     data = run.model_dump(mode="json", exclude={"messages"})
-    return _redacted(data)  # type: ignore[no-any-return]
+    return {key: _redacted(value) for key, value in data.items()}
 
 
 def _redacted(value: object) -> object:

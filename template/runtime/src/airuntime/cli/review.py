@@ -26,7 +26,9 @@ NoteOption = Annotated[str, typer.Option(help="Why, for the record (and the agen
 OnDecision = Callable[[ReviewItem], None]
 
 
-def review_app(queue_path: Callable[[], Path], on_decision: OnDecision | None = None) -> typer.Typer:
+def review_app(
+    queue_path: Callable[[], Path], on_decision: OnDecision | None = None
+) -> typer.Typer:
     """The `review` commands over the queue at the project's REVIEW_QUEUE_PATH.
 
     `on_decision` runs after an approval or a rejection is recorded, with the decided item

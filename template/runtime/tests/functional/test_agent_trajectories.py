@@ -115,13 +115,17 @@ class Harness:
     def queue(self) -> ReviewQueue:
         return ReviewQueue(self.tmp_path / "review.jsonl")
 
-    def agent(self, script: Sequence[Step], **limits: Any) -> Agent:
+    def agent(
+        self, script: Sequence[Step], targets: tuple[ModelTarget, ...] = (), **limits: Any
+    ) -> Agent:
         mock = MockLLM(script)
         self.mocks.append(mock)
         client = resilient_client(
             {"mock": mock},
             clock=self.clock,
-            pricing=flat_prices([ModelTarget(provider="mock", model=MODEL)]),
+            pricing=flat_prices(
+                [ModelTarget(provider="mock", model=MODEL), *targets], output_usd="2"
+            ),
             budget=Budget(per_call=Decimal(1)),
             config=ResilienceConfig(retry=RetryPolicy(max_attempts=3, base_delay=0.1)),
         )
@@ -135,6 +139,7 @@ class Harness:
                 model=MODEL,
                 instructions=INSTRUCTIONS,
                 max_tokens=200,
+                targets=targets,
                 limits=AgentLimits(**{"budget_usd": Decimal("0.01"), **limits}),
             ),
             store=RunStore(self.tmp_path / "runs"),
@@ -510,3 +515,13 @@ async def test_bad_agent_set_ups_fail_with_one_line(harness: Harness) -> None:
         AgentLimits(max_steps=0)
     with pytest.raises(ValueError, match="require approval: give the agent a review queue"):
         Agent(agent.client, list(agent.tools.values()), agent.config, store=agent.store)
+
+
+async def test_the_configured_targets_answer_each_step(harness: Harness) -> None:
+    chosen = ModelTarget(provider="mock", model="bigger-model")
+    agent = harness.agent([LOOKUP, ANSWER], targets=(chosen,))
+
+    run = await agent.run("Where is my order A1001?")
+
+    assert [step.target for step in run.steps] == ["mock/bigger-model", "mock/bigger-model"]
+    assert [request.model for request in harness.mock.requests] == ["bigger-model"] * 2

@@ -45,7 +45,7 @@ from airuntime.resilience.chain import AllTargetsFailedError, CallState
 from airuntime.resilience.interface import ResilientRunner
 from airuntime.resilience.retry import Deadline
 from airuntime.review import ReviewItem, ReviewQueue
-from airuntime.types import LLMRequest, Message, ToolCall, new_request_id
+from airuntime.types import LLMRequest, Message, ModelTarget, ToolCall, new_request_id
 
 NAMESPACE = "airuntime"
 LOGGER_NAME = "airuntime.agents"
@@ -56,7 +56,11 @@ _logger = logging.getLogger(LOGGER_NAME)
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
-    """Who the agent is: its name (logs, spans, review items), its model and instructions."""
+    """Who the agent is: its name (logs, spans, review items), its model and instructions.
+
+    `targets` is the chain each step runs through (the primary, then fallbacks); empty: the
+    client's default chain for `model`.
+    """
 
     name: str
     model: str
@@ -64,6 +68,7 @@ class AgentConfig:
     limits: AgentLimits = field(default_factory=AgentLimits)
     max_tokens: int = 1024
     temperature: float | None = None
+    targets: tuple[ModelTarget, ...] = ()
 
 
 class _Hold(Exception):  # noqa: N818 - control flow, never escapes the loop
@@ -207,6 +212,7 @@ class Agent:
         try:
             result = await self.client.run(
                 request,
+                targets=self.config.targets or None,
                 use_cache=False,
                 # A resumed or retried run asking the same step again gets the same answer.
                 idempotency_key=f"agent:{run.run_id}:{number}",

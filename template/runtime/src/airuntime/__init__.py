@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from airuntime.agents.store import RunNotFoundError, RunStore, ToolResults
     from airuntime.agents.tools import Tool, ToolContext, ToolError, make_tool, tool
     from airuntime.cli.agents import (
+        exit_code_of,
         redacted_trace,
         render_outcome,
         render_trace,
@@ -347,6 +348,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "tool",
     ),
     "cli.agents": (
+        "exit_code_of",
         "redacted_trace",
         "render_outcome",
         "render_trace",
@@ -504,6 +506,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "escape_delimiters",
     "eval_app",
     "exit_code_for",
+    "exit_code_of",
     "exits_on_known_errors",
     "fail",
     "fit",

@@ -117,6 +117,11 @@ class Agent:
                 f"tools {', '.join(needs_review)} require approval: give the agent a review queue"
             )
 
+    async def aclose(self) -> None:
+        """Close the client and the store of tool results."""
+        await self.client.aclose()
+        self.tool_results.close()
+
     async def run(
         self,
         prompt: str,

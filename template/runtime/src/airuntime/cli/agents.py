@@ -135,3 +135,15 @@ def render_outcome(run: AgentRun) -> str:
     else:
         head = f"stopped: {run.stop_reason}" + (f" ({_shown(run.error)})" if run.error else "")
     return f"{head}\n\nrun {run.run_id}: {summary_line(run)} (`trace show {run.run_id}`)"
+
+
+def exit_code_of(run: AgentRun) -> ExitCode:
+    """How `agent run` exits: 0 for an answer or a run waiting for approval, else the code of
+    what stopped it."""
+    if run.stop_reason in ("completed", "awaiting_approval"):
+        return ExitCode.OK
+    if run.stop_reason == "budget_exceeded":
+        return ExitCode.BUDGET_EXCEEDED
+    if run.stop_reason in ("model_error", "deadline_exceeded"):
+        return ExitCode.PROVIDER_UNAVAILABLE
+    return ExitCode.AGENT_STOPPED

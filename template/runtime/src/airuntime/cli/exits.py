@@ -21,6 +21,8 @@ class ExitCode(IntEnum):
     BUDGET_EXCEEDED = 7
     INVALID_OUTPUT = 8
     EVAL_REGRESSION = 9
+    # 10 and 11 are kept for the refusal and prompt-too-long codes of the safety work.
+    AGENT_STOPPED = 12  # an agent run stopped at a limit: steps, repeats, tool errors
 
 
 def fail(message: str, code: ExitCode) -> typer.Exit:

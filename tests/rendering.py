@@ -89,6 +89,16 @@ def answers_for(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return answers
 
 
+def recorded_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers `.copier-answers.yml` keeps: a question whose `when` was false (`agents`
+    without the examples) is not asked, so not recorded."""
+    return {
+        key: value
+        for key, value in answers.items()
+        if key != "agents" or answers["include_examples"]
+    }
+
+
 def snapshot_template(destination: Path) -> Path:
     """Copy the template's files as git sees them (tracked and untracked, not ignored)."""
     listed = subprocess.run(

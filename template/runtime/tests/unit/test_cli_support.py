@@ -124,6 +124,7 @@ def test_the_exit_codes_are_a_contract() -> None:
         "BUDGET_EXCEEDED": 7,
         "INVALID_OUTPUT": 8,
         "EVAL_REGRESSION": 9,
+        "AGENT_STOPPED": 12,
     }
 
 

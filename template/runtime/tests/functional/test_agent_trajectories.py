@@ -30,6 +30,8 @@ from airuntime.agents.store import RunStore, ToolResults
 from airuntime.agents.tools import ToolContext, ToolError, tool
 from airuntime.model.mock import CallTool, MockLLM, Step, estimate_tokens
 from airuntime.model.mock_faults import Fault
+from airuntime.observability.otel import GenAIInstruments
+from airuntime.observability.telemetry import Telemetry
 from airuntime.resilience.budget import Budget
 from airuntime.resilience.chain import ResilienceConfig
 from airuntime.resilience.retry import RetryPolicy
@@ -120,6 +122,8 @@ class Harness:
     ) -> Agent:
         mock = MockLLM(script)
         self.mocks.append(mock)
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(self.spans))
         client = resilient_client(
             {"mock": mock},
             clock=self.clock,
@@ -128,9 +132,8 @@ class Harness:
             ),
             budget=Budget(per_call=Decimal(1)),
             config=ResilienceConfig(retry=RetryPolicy(max_attempts=3, base_delay=0.1)),
+            observer=Telemetry(instruments=GenAIInstruments(tracer_provider=provider)),
         )
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(self.spans))
         return Agent(
             client,
             desk_tools(self.desk, self.clock),
@@ -243,6 +246,9 @@ async def test_success_in_two_steps(harness: Harness, logs: list[MutableMapping[
         "airuntime.agent.steps": 2,
         "airuntime.agent.stop_reason": "completed",
     }
+    chats = [span for span in harness.spans.get_finished_spans() if span.name.startswith("chat")]
+    assert [span.name for span in chats] == [f"chat {MODEL}"] * 2
+    assert {span.parent.span_id for span in chats if span.parent} == {invoke.context.span_id}
     assert execute.attributes is not None
     assert execute.attributes["gen_ai.operation.name"] == "execute_tool"
     assert execute.attributes["gen_ai.tool.call.id"] == "call_1_0"

@@ -20,7 +20,8 @@ from airuntime.agents.tools import (
     validation_problems,
 )
 from airuntime.model.mock import CallTool, MockLLM
-from airuntime.types import LLMRequest, Message, ToolCall
+from airuntime.testing import FakeClock, flat_prices, resilient_client
+from airuntime.types import LLMRequest, Message, ModelTarget, ToolCall
 
 CONTEXT = ToolContext(run_id="r", call_id="c", idempotency_key=None, timeout_seconds=1.0)
 
@@ -200,3 +201,21 @@ def test_the_stores_keep_runs_and_results(tmp_path: Path) -> None:
     with pytest.raises(RunNotFoundError, match="is not a run id"):
         store.path("a/b")
     assert not store.exists("abc")
+
+
+async def test_streamed_tool_calls_pass_through_the_resilient_client() -> None:
+    mock = MockLLM([CallTool("lookup", {"order_id": "A1"})])
+    client = resilient_client(
+        {"mock": mock},
+        clock=FakeClock(),
+        pricing=flat_prices([ModelTarget(provider="mock", model="m")]),
+    )
+    request = LLMRequest(model="m", messages=(Message(role="user", content="Where is A1?"),))
+
+    chunks = [chunk async for chunk in client.stream(request)]
+
+    assert chunks[-1].tool_calls == (
+        ToolCall(id="call_1_0", name="lookup", arguments='{"order_id": "A1"}'),
+    )
+    assert chunks[-1].finish_reason == "tool_calls"
+    assert sum(1 for chunk in chunks if chunk.tool_call_delta is not None) == 3

@@ -228,6 +228,9 @@ async def test_success_in_two_steps(harness: Harness, logs: list[MutableMapping[
     ]
     assert steps[0]["tool_calls"] == [{"id": "call_1_0", "name": "lookup_order"}]
     assert "arguments" not in steps[0]["tool_calls"][0]  # content is not logged by default
+    assert {entry["request_id"] for entry in logs if entry["event"] == "llm.attempt"} == {
+        "run-success"
+    }
     (ended,) = [entry for entry in logs if entry["event"] == "agent.run"]
     assert (ended["stop_reason"], ended["steps"], ended["cost_usd"]) == ("completed", 2, "0.000113")
     # Traces: invoke_agent around the run, execute_tool per tool run under it.
@@ -253,8 +256,10 @@ async def test_success_in_two_steps(harness: Harness, logs: list[MutableMapping[
     assert execute.attributes["gen_ai.operation.name"] == "execute_tool"
     assert execute.attributes["gen_ai.tool.call.id"] == "call_1_0"
     assert execute.attributes["gen_ai.tool.type"] == "function"
-    # The run is kept: its trace is what was returned.
+    # The run is kept: its trace is what was returned; its id is the model calls' request id.
     assert agent.store.load("run-success") == run
+    with pytest.raises(ValueError, match="run run-success exists already: resume it"):
+        await agent.run("Again?", run_id="run-success")
 
 
 async def test_max_steps_reached(harness: Harness) -> None:

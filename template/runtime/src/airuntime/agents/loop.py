@@ -136,6 +136,8 @@ class Agent:
             raise ValueError(
                 f"no tool named {', '.join(unknown)}: this agent has {', '.join(self.tools)}"
             )
+        if run_id is not None and self.store.exists(run_id):
+            raise ValueError(f"run {run_id} exists already: resume it, or give a new id")
         run = AgentRun(
             run_id=run_id or new_request_id(),
             agent=self.config.name,
@@ -162,7 +164,9 @@ class Agent:
     async def _drive(self, run: AgentRun) -> AgentRun:
         limits = self.config.limits
         started = self._clock()
-        call = self.client.begin_call(self._request(run, len(run.steps) + 1))
+        # The run's model attempts are logged and traced under the run's id.
+        first = self._request(run, len(run.steps) + 1)
+        call = self.client.begin_call(first.model_copy(update={"request_id": run.run_id}))
         # One deadline and one budget for the whole run: what earlier parts used counts.
         call.deadline = Deadline(limits.deadline_seconds - run.active_seconds, self._clock)
         call.budget.ceiling = limits.budget_usd

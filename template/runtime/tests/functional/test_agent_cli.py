@@ -10,14 +10,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from airuntime.agents.loop import Agent, AgentConfig
-from airuntime.agents.run import AgentLimits
+from airuntime.agents.run import AgentLimits, AgentRun
 from airuntime.agents.store import RunStore
 from airuntime.agents.tools import tool
-from airuntime.cli.agents import render_outcome, trace_app
+from airuntime.cli.agents import exit_code_of, render_outcome, trace_app
 from airuntime.cli.exits import ExitCode
 from airuntime.cli.review import review_app
 from airuntime.cli.support import set_global_options
@@ -152,3 +153,25 @@ def test_review_approve_resumes_the_run(tmp_path: Path) -> None:
     kept = agent.store.load("run-2")
     assert (kept.status, kept.stop_reason, kept.pending) == ("finished", "completed", None)
     assert kept.cost > Decimal(0)
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "code"),
+    [
+        ("completed", ExitCode.OK),
+        ("awaiting_approval", ExitCode.OK),
+        ("budget_exceeded", ExitCode.BUDGET_EXCEEDED),
+        ("model_error", ExitCode.PROVIDER_UNAVAILABLE),
+        ("deadline_exceeded", ExitCode.PROVIDER_UNAVAILABLE),
+        ("max_steps", ExitCode.AGENT_STOPPED),
+        ("repeated_call", ExitCode.AGENT_STOPPED),
+        ("tool_errors", ExitCode.AGENT_STOPPED),
+    ],
+)
+def test_each_stop_reason_has_its_exit_code(stop_reason: str, code: ExitCode) -> None:
+    run = AgentRun(run_id="r", agent="a", model="m", prompt="p", allowed_tools=[])
+    run.stop_reason = stop_reason  # type: ignore[assignment]
+
+    assert exit_code_of(run) == code
+    if stop_reason not in ("completed", "awaiting_approval"):
+        assert render_outcome(run).startswith(f"stopped: {stop_reason}")

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "python_version": "3.12",
     "llm_providers": ["openai"],
     "include_examples": True,
+    "agents": False,
     "license": "MIT",
     "ci": "github",
 }
@@ -52,6 +53,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "author_email": "ada.lovelace@example.org",
         "python_version": "3.11",
         "llm_providers": ["anthropic"],
+        "agents": True,
         "license": "Apache-2.0",
         "ci": "none",
     },
@@ -95,6 +97,16 @@ def answers_for(overrides: Mapping[str, Any]) -> dict[str, Any]:
     if "package_name" not in overrides:
         answers["package_name"] = str(answers["project_slug"]).replace("-", "_")
     return answers
+
+
+def recorded_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers `.copier-answers.yml` keeps: a question whose `when` was false (`agents`
+    without the examples) is not asked, so not recorded."""
+    return {
+        key: value
+        for key, value in answers.items()
+        if key != "agents" or answers["include_examples"]
+    }
 
 
 def snapshot_template(destination: Path) -> Path:
@@ -184,6 +196,7 @@ FEATURE_SAMPLES = (
     "release-notes.txt",
     "tickets.jsonl",
 )
+TRIAGE_DATA = ("orders.json", "faq.json")
 RUNTIME_DIR = REPO_ROOT / "template" / "runtime"
 
 
@@ -287,6 +300,14 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             "tests/functional/test_features.py",
             "tests/unit/test_eval_datasets.py",
             "tests/unit/test_offline_responders.py",
+        }
+    if answers["include_examples"] and answers["agents"]:
+        files |= {
+            f"{package}/features/triage.py",
+            f"{package}/features/agent_cli.py",
+            *(f"{package}/features/triage_data/{name}" for name in TRIAGE_DATA),
+            "tests/functional/test_agent.py",
+            "tests/unit/test_triage_tools.py",
         }
     if answers["llm_providers"]:
         files.add("tests/integration/test_llm_providers.py")

@@ -18,6 +18,25 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
+    from airuntime.agents.loop import Agent, AgentConfig
+    from airuntime.agents.run import (
+        AgentLimits,
+        AgentRun,
+        AgentStep,
+        PendingApproval,
+        StopReason,
+        ToolOutcome,
+    )
+    from airuntime.agents.store import RunNotFoundError, RunStore, ToolResults
+    from airuntime.agents.tools import Tool, ToolContext, ToolError, make_tool, tool
+    from airuntime.cli.agents import (
+        exit_code_of,
+        redacted_trace,
+        render_outcome,
+        render_trace,
+        summary_line,
+        trace_app,
+    )
     from airuntime.cli.ask import AskSetup, ask_command
     from airuntime.cli.eval_commands import EvalSetup
     from airuntime.cli.evals import eval_app
@@ -75,7 +94,7 @@ if TYPE_CHECKING:
         build_provider,
         resolve_provider,
     )
-    from airuntime.model.mock import MockLLM, MockScriptExhaustedError, Reply, Rule, Step
+    from airuntime.model.mock import CallTool, MockLLM, MockScriptExhaustedError, Reply, Rule, Step
     from airuntime.model.mock_faults import (
         Fault,
         FaultKind,
@@ -139,7 +158,15 @@ if TYPE_CHECKING:
     from airuntime.resilience.pricing import ModelPrice, PriceTable, PricingError
     from airuntime.resilience.retry import RetryPolicy
     from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
-    from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
+    from airuntime.review import (
+        Decision,
+        ReviewDecision,
+        ReviewError,
+        ReviewItem,
+        ReviewQueue,
+        ReviewReason,
+        ReviewStatus,
+    )
     from airuntime.structured import Generated, StructuredGenerator, StructuredOutputError
     from airuntime.testing import FakeClock, flat_prices, resilient_client
     from airuntime.types import (
@@ -152,6 +179,10 @@ if TYPE_CHECKING:
         ModelTarget,
         OutputFormat,
         Role,
+        ToolCall,
+        ToolCallDelta,
+        ToolChoice,
+        ToolSpec,
         Usage,
         new_request_id,
     )
@@ -168,6 +199,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "OutputFormat",
         "Role",
         "TEXT_OUTPUT",
+        "ToolCall",
+        "ToolCallDelta",
+        "ToolChoice",
+        "ToolSpec",
         "Usage",
         "new_request_id",
     ),
@@ -196,7 +231,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "strip_control_characters",
     ),
     "model.client": ("LLMClient",),
-    "model.mock": ("MockLLM", "MockScriptExhaustedError", "Reply", "Rule", "Step"),
+    "model.mock": ("CallTool", "MockLLM", "MockScriptExhaustedError", "Reply", "Rule", "Step"),
     "model.mock_faults": (
         "Fault",
         "FaultKind",
@@ -243,7 +278,15 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "load_registry",
         "shared_registry",
     ),
-    "review": ("ReviewItem", "ReviewQueue", "ReviewReason"),
+    "review": (
+        "Decision",
+        "ReviewDecision",
+        "ReviewError",
+        "ReviewItem",
+        "ReviewQueue",
+        "ReviewReason",
+        "ReviewStatus",
+    ),
     "resilience.breaker": ("BreakerBoard", "BreakerState", "CircuitBreaker"),
     "resilience.budget": ("Budget", "BudgetExceeded", "DailyLedger"),
     "resilience.cache": ("ResponseCache",),
@@ -288,6 +331,38 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "set_global_options",
         "wants_json",
     ),
+    "agents.loop": (
+        "Agent",
+        "AgentConfig",
+    ),
+    "agents.run": (
+        "AgentLimits",
+        "AgentRun",
+        "AgentStep",
+        "PendingApproval",
+        "StopReason",
+        "ToolOutcome",
+    ),
+    "agents.store": (
+        "RunNotFoundError",
+        "RunStore",
+        "ToolResults",
+    ),
+    "agents.tools": (
+        "Tool",
+        "ToolContext",
+        "ToolError",
+        "make_tool",
+        "tool",
+    ),
+    "cli.agents": (
+        "exit_code_of",
+        "redacted_trace",
+        "render_outcome",
+        "render_trace",
+        "summary_line",
+        "trace_app",
+    ),
     "cli.ask": ("AskSetup", "ask_command"),
     "cli.prompts": ("PromptSetup", "prompts_app"),
     "cli.review": ("item_row", "review_app"),
@@ -304,6 +379,11 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "PROVIDERS",
     "STDIN",
     "TEXT_OUTPUT",
+    "Agent",
+    "AgentConfig",
+    "AgentLimits",
+    "AgentRun",
+    "AgentStep",
     "AllTargetsFailedError",
     "AskSetup",
     "AttemptRecord",
@@ -317,6 +397,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "CacheConfig",
     "CallOutcome",
     "CallRecord",
+    "CallTool",
     "ChainResult",
     "Chunk",
     "CircuitBreaker",
@@ -327,6 +408,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "DailyLedger",
     "Dataset",
     "DatasetError",
+    "Decision",
     "EvalCase",
     "EvalFeature",
     "EvalSetup",
@@ -360,6 +442,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "NullObserver",
     "Observer",
     "OutputFormat",
+    "PendingApproval",
     "PriceTable",
     "PricingError",
     "Prompt",
@@ -386,20 +469,35 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ResponseCache",
     "RetryPolicy",
     "RetryableError",
+    "ReviewDecision",
+    "ReviewError",
     "ReviewItem",
     "ReviewQueue",
     "ReviewReason",
+    "ReviewStatus",
     "Role",
     "Rule",
+    "RunNotFoundError",
+    "RunStore",
     "ServerError",
     "StackConfig",
     "Step",
+    "StopReason",
     "StructuredGenerator",
     "StructuredOutputError",
     "TargetFailure",
     "Telemetry",
     "TerminalError",
     "Tolerances",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
+    "ToolContext",
+    "ToolError",
+    "ToolOutcome",
+    "ToolResults",
+    "ToolSpec",
     "UnknownCostError",
     "Usage",
     "ValidationFailure",
@@ -416,6 +514,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "escape_delimiters",
     "eval_app",
     "exit_code_for",
+    "exit_code_of",
     "exits_on_known_errors",
     "fail",
     "fit",
@@ -427,6 +526,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "load_or_exit",
     "load_registry",
     "log_format_for",
+    "make_tool",
     "new_request_id",
     "offline_note",
     "one_line",
@@ -441,7 +541,10 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ranked",
     "read_text",
     "redact",
+    "redacted_trace",
     "register_scorer",
+    "render_outcome",
+    "render_trace",
     "reset_logging",
     "resilient_client",
     "resolve_provider",
@@ -452,6 +555,9 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "split_sentences",
     "stats_command",
     "strip_control_characters",
+    "summary_line",
+    "tool",
+    "trace_app",
     "wants_json",
     "word_count",
     "words",

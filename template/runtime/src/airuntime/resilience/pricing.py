@@ -127,6 +127,13 @@ def estimate_input_tokens(request: LLMRequest) -> int:
     schema = request.output.json_schema
     if schema is not None:  # providers send the schema as prompt tokens
         total += schema_bytes(schema)
+    for tool in request.tools:  # tool definitions are prompt tokens too
+        total += utf8_length(tool.name) + utf8_length(tool.description)
+        total += schema_bytes(tool.parameters) + MESSAGE_OVERHEAD_TOKENS
+    for message in request.messages:  # the calls an assistant message carries
+        total += sum(
+            utf8_length(call.name) + utf8_length(call.arguments) for call in message.tool_calls
+        )
     return total
 
 

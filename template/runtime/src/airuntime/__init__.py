@@ -66,6 +66,15 @@ if TYPE_CHECKING:
         escape_delimiters,
         strip_control_characters,
     )
+    from airuntime.model.cassette_mode import CASSETTE_MODES, CassetteMode, CassetteSession
+    from airuntime.model.cassettes import (
+        Cassette,
+        CassetteError,
+        Interaction,
+        ReplayMissError,
+        find_secrets,
+        load_cassettes,
+    )
     from airuntime.model.client import LLMClient
     from airuntime.model.factory import (
         PROVIDERS,
@@ -82,6 +91,8 @@ if TYPE_CHECKING:
         parse_fault_spec,
         parse_latency_spec,
     )
+    from airuntime.model.recording import CassetteRecorder, RecordingClient
+    from airuntime.model.replay import ReplayClient
     from airuntime.observability.events import (
         AttemptRecord,
         CallOutcome,
@@ -120,6 +131,7 @@ if TYPE_CHECKING:
         ProviderClients,
         StackConfig,
         build_resilient_client,
+        cassette_clients,
         provider_clients,
     )
     from airuntime.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker
@@ -195,6 +207,17 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "strip_control_characters",
     ),
     "model.client": ("LLMClient",),
+    "model.cassettes": (
+        "Cassette",
+        "CassetteError",
+        "Interaction",
+        "ReplayMissError",
+        "find_secrets",
+        "load_cassettes",
+    ),
+    "model.cassette_mode": ("CASSETTE_MODES", "CassetteMode", "CassetteSession"),
+    "model.recording": ("CassetteRecorder", "RecordingClient"),
+    "model.replay": ("ReplayClient",),
     "model.mock": ("MockLLM", "MockScriptExhaustedError", "Reply", "Rule", "Step"),
     "model.mock_faults": (
         "Fault",
@@ -258,6 +281,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ProviderClients",
         "StackConfig",
         "build_resilient_client",
+        "cassette_clients",
         "provider_clients",
     ),
     "structured": ("Generated", "StructuredGenerator", "StructuredOutputError"),
@@ -291,6 +315,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _OWNER = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test compares them)
+    "CASSETTE_MODES",
     "KNOWN_PROVIDERS",
     "MASKABLE_ERRORS",
     "PROVIDERS",
@@ -309,6 +334,11 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "CacheConfig",
     "CallOutcome",
     "CallRecord",
+    "Cassette",
+    "CassetteError",
+    "CassetteMode",
+    "CassetteRecorder",
+    "CassetteSession",
     "ChainResult",
     "Chunk",
     "CircuitBreaker",
@@ -333,6 +363,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "FinishReason",
     "Generated",
     "InputRejectedError",
+    "Interaction",
     "LLMClient",
     "LLMError",
     "LLMRequest",
@@ -369,8 +400,11 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ProviderConnectionError",
     "ProviderTimeoutError",
     "RateLimitedError",
+    "RecordingClient",
     "RecordingObserver",
     "RenderedPrompt",
+    "ReplayClient",
+    "ReplayMissError",
     "Reply",
     "ResilienceConfig",
     "ResilientClient",
@@ -399,6 +433,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "build_mock",
     "build_provider",
     "build_resilient_client",
+    "cassette_clients",
     "check_lock",
     "clean_labels",
     "clean_text",
@@ -410,11 +445,13 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "exit_code_for",
     "exits_on_known_errors",
     "fail",
+    "find_secrets",
     "fit",
     "flat_prices",
     "global_options",
     "item_row",
     "lead",
+    "load_cassettes",
     "load_dataset",
     "load_or_exit",
     "load_registry",

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from airuntime.errors import ConfigurationError
+from airuntime.model.cassette_mode import CassetteSession
 from airuntime.model.client import LLMClient
 from airuntime.model.factory import MOCK, MockConfig, ProviderConfig, build_mock, build_provider
 from airuntime.model.mock import Rule
@@ -106,6 +107,37 @@ def provider_clients(
             # Without a key a provider is left out: a fallback to it is skipped as
             # "not_configured" rather than failing every call.
             clients[config.name] = build_provider(config)
+    return ProviderClients(clients, default_provider, offline=False)
+
+
+def cassette_clients(
+    default_provider: str,
+    providers: Sequence[ProviderConfig],
+    cassettes: CassetteSession,
+    *,
+    mock: MockConfig | None = None,
+    mock_rules: Iterable[Rule] = (),
+) -> ProviderClients:
+    """`provider_clients` with cassettes on: every real provider records its traffic
+    (`record`, keys needed) or is served from the recordings (`replay`, no key: every provider
+    the project has is replayed, configured or not)."""
+    if cassettes.mode == "off" or default_provider == MOCK:
+        return provider_clients(default_provider, providers, mock=mock, mock_rules=mock_rules)
+    by_name = {config.name: config for config in providers}
+    if default_provider not in by_name:
+        raise ConfigurationError(
+            f"unknown LLM provider {default_provider!r}: use one of "
+            f"{', '.join([MOCK, *by_name])} (LLM_PROVIDER)."
+        )
+    chosen = [
+        config
+        for config in providers
+        if cassettes.mode == "replay" or config.configured or config.name == default_provider
+    ]
+    clients: dict[str, LLMClient] = {
+        MOCK: build_mock(mock or MockConfig(), rules=mock_rules),
+        **{config.name: cassettes.client(config) for config in chosen},
+    }
     return ProviderClients(clients, default_provider, offline=False)
 
 

@@ -151,7 +151,12 @@ if TYPE_CHECKING:
     from airuntime.resilience.retry import RetryPolicy
     from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
     from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
-    from airuntime.structured import Generated, StructuredGenerator, StructuredOutputError
+    from airuntime.structured import (
+        Generated,
+        StructuredGenerator,
+        StructuredOutputError,
+        SwitchedOffError,
+    )
     from airuntime.testing import FakeClock, flat_prices, resilient_client
     from airuntime.types import (
         TEXT_OUTPUT,
@@ -284,7 +289,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "cassette_clients",
         "provider_clients",
     ),
-    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError"),
+    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError", "SwitchedOffError"),
     "features": ("FeatureOutput", "FeaturePolicy", "FeatureResult", "FeatureSystem"),
     "evals.feature": ("CustomScorer", "EvalFeature"),
     "evals.gate": ("Tolerances",),
@@ -422,6 +427,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "Step",
     "StructuredGenerator",
     "StructuredOutputError",
+    "SwitchedOffError",
     "TargetFailure",
     "Telemetry",
     "TerminalError",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from pydantic import BaseModel, ValidationError
 
+from airuntime.errors import ConfigurationError
 from airuntime.frozen import quick_init
 from airuntime.observability.events import CallOutcome, ValidationFailure
 from airuntime.prompts import PromptRegistry, RenderedPrompt
@@ -44,6 +45,10 @@ SPAN_NAMESPACE = "airuntime"
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 MAX_ERRORS_SHOWN = 5
+
+
+class SwitchedOffError(ConfigurationError):
+    """A switched-off prompt that has no degraded answer to serve instead."""
 
 
 class StructuredOutputError(Exception):
@@ -140,10 +145,13 @@ class StructuredGenerator:
         *,
         repair_attempts: int = 1,
         tracer: Tracer | None = None,
+        switched_off: Collection[str] = frozenset(),
     ) -> None:
         self.client = client
         self.registry = registry
         self.repair_attempts = repair_attempts
+        # The kill switch: prompts whose AI path is off serve their degraded answer, uncalled.
+        self.switched_off = frozenset(switched_off)
         # The parent span of each call: the attempt spans the observer emits nest under it.
         self.tracer = tracer if tracer is not None else trace.get_tracer(SPAN_NAMESPACE)
 
@@ -169,6 +177,8 @@ class StructuredGenerator:
             attributes={f"{SPAN_NAMESPACE}.prompt": rendered.ref, "request_id": call.request_id},
         )
         with current(span):
+            if prompt_id in self.switched_off:
+                return self._switched_off(prompt_id, degraded, span, call)
             try:
                 result = await self._generate(
                     rendered, first, output_model, call, use_cache, idempotency_key
@@ -195,6 +205,23 @@ class StructuredGenerator:
                 span.set_attribute("error.type", type(error).__name__)
                 span.set_status(Status(StatusCode.ERROR, str(error)))
         self.client.finish_call(call, outcome, error)
+
+    def _switched_off(
+        self, prompt_id: str, degraded: Callable[[], T] | None, span: Span, call: CallState
+    ) -> Generated[T]:
+        """The emergency override: no model is called; the degraded answer, marked so."""
+        if span.is_recording():
+            span.set_attribute(f"{SPAN_NAMESPACE}.switched_off", True)
+        if degraded is None:
+            error = SwitchedOffError(
+                f"the AI path of {prompt_id} is switched off (AI_SWITCHED_OFF) and it has no "
+                "degraded answer: turn it back on, or give the feature a degraded answer."
+            )
+            self._finish(span, call, "error", error)
+            raise error
+        result = self._degraded(degraded(), call)
+        self._finish(span, call, "degraded")
+        return result
 
     @staticmethod
     def _degraded(value: T, call: CallState) -> Generated[T]:

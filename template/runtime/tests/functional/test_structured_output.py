@@ -26,6 +26,7 @@ from airuntime.resilience.chain import AllTargetsFailedError
 from airuntime.structured import (
     StructuredGenerator,
     StructuredOutputError,
+    SwitchedOffError,
     _route,
     strip_code_fences,
 )
@@ -272,6 +273,29 @@ async def test_without_a_degraded_answer_the_chain_failure_is_raised(
         await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
 
     assert [call.outcome for call in setup.observer.calls] == ["error"]
+
+
+async def test_a_switched_off_prompt_serves_its_degraded_answer_without_a_call(
+    registry: PromptRegistry,
+) -> None:
+    setup = Setup(registry, [GOOD])
+    setup.generator.switched_off = frozenset({"triage"})
+
+    result = await setup.generator.generate(
+        "triage",
+        {"ticket": "x"},
+        Verdict,
+        degraded=lambda: Verdict(label="needs-human", confidence=0.0),
+    )
+
+    assert result.degraded
+    assert result.value.label == "needs-human"
+    assert (result.attempts, result.cost) == (0, Decimal(0))
+    assert setup.mock.requests == []  # the model was never called
+    assert [call.outcome for call in setup.observer.calls] == ["degraded"]
+    with pytest.raises(SwitchedOffError, match=r"^the AI path of triage is switched off"):
+        await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
+    assert [call.outcome for call in setup.observer.calls] == ["degraded", "error"]
 
 
 def test_routing_keeps_the_primary_request_and_builds_the_fallback_its_own(

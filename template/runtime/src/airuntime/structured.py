@@ -38,6 +38,7 @@ from airuntime.types import (
     ModelTarget,
     OutputFormat,
     Usage,
+    new_request_id,
 )
 
 T = TypeVar("T", bound=BaseModel)
@@ -94,6 +95,7 @@ class Generated(Generic[T]):
     cost: Decimal
     cache_hit: bool = False
     degraded: bool = False
+    prompt: str | None = None  # id@version that answered (a rollout may choose either)
 
 
 def strip_code_fences(text: str) -> str:
@@ -166,7 +168,13 @@ class StructuredGenerator:
         use_cache: bool = True,
         idempotency_key: str | None = None,
         degraded: Callable[[], T] | None = None,
+        rollout_key: str | None = None,
     ) -> Generated[T]:
+        """One validated answer of a prompt. Which version: `version` or `label` when given,
+        else the rollout's choice, sticky by `rollout_key` (a user id; None: each call on its
+        own), between the canary and production (`PromptRegistry.choose`)."""
+        if version is None and label is None:
+            version = self.registry.choose(prompt_id, rollout_key or new_request_id()).version
         rendered = self.registry.render(prompt_id, inputs, version=version, label=label)
         first = rendered.to_request()
         if first.output.json_schema is None:  # ask for the model's schema where none is given
@@ -236,6 +244,7 @@ class StructuredGenerator:
             usage=call.usage,
             cost=call.cost,
             degraded=True,
+            prompt=call.prompt,
         )
 
     async def _generate(
@@ -309,6 +318,7 @@ class StructuredGenerator:
             usage=call.usage,
             cost=call.cost,
             cache_hit=cache_hit,
+            prompt=call.prompt,
         )
 
 

@@ -298,6 +298,31 @@ async def test_a_switched_off_prompt_serves_its_degraded_answer_without_a_call(
     assert [call.outcome for call in setup.observer.calls] == ["degraded", "error"]
 
 
+async def test_a_canary_serves_its_share_sticky_by_key_and_each_result_names_its_version(
+    registry: PromptRegistry, tmp_path: Path
+) -> None:
+    folder = tmp_path / "prompts" / "triage"
+    stable = yaml.safe_load((folder / "1.0.0.yaml").read_text(encoding="utf-8"))
+    canary = {**stable, "version": "1.1.0", "labels": ["canary"], "canary_weight": 30}
+    (folder / "1.1.0.yaml").write_text(yaml.safe_dump(canary), encoding="utf-8")
+    setup = Setup(load_registry(prompts_dir=tmp_path / "prompts"), [GOOD] * 40)
+
+    served = [
+        (await setup.generator.generate("triage", {"ticket": "x"}, Verdict, rollout_key=f"u{n}"))
+        for n in range(20)
+    ]
+    again = await setup.generator.generate("triage", {"ticket": "x"}, Verdict, rollout_key="u3")
+    pinned = await setup.generator.generate("triage", {"ticket": "x"}, Verdict, version="1.0.0")
+
+    versions = [result.prompt for result in served]
+    assert set(versions) == {"triage@1.0.0", "triage@1.1.0"}
+    assert again.prompt == versions[3]  # the same key, the same side
+    assert pinned.prompt == "triage@1.0.0"
+    sent = [request.metadata["prompt.version"] for request in setup.mock.requests[:20]]
+    assert sent == [version.split("@")[1] for version in versions]  # what the log line says
+    assert {call.prompt for call in setup.observer.calls} == {"triage@1.0.0", "triage@1.1.0"}
+
+
 def test_routing_keeps_the_primary_request_and_builds_the_fallback_its_own(
     registry: PromptRegistry,
 ) -> None:

@@ -359,7 +359,8 @@ def test_labels_in_block_style_are_refused_with_how_to_write_them(
     result = runner.invoke(app, ["prompts", "promote", "summarize", "1.1.0"])
 
     assert result.exit_code == ExitCode.BAD_INPUT
+    shown = canary.relative_to(Path.cwd())
     assert result.stderr == (
-        f"error: {canary.relative_to(Path.cwd())}: write its labels on one line, e.g. `labels: [production]`, so they "
+        f"error: {shown}: write its labels on one line, e.g. `labels: [production]`, so they "
         "can be moved\n"
     )

@@ -319,7 +319,7 @@ async def test_a_canary_serves_its_share_sticky_by_key_and_each_result_names_its
     assert again.prompt == versions[3]  # the same key, the same side
     assert pinned.prompt == "triage@1.0.0"
     sent = [request.metadata["prompt.version"] for request in setup.mock.requests[:20]]
-    assert sent == [version.split("@")[1] for version in versions]  # what the log line says
+    assert sent == [str(version).split("@")[1] for version in versions]  # as the log line says
     assert {call.prompt for call in setup.observer.calls} == {"triage@1.0.0", "triage@1.1.0"}
 
 

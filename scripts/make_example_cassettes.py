@@ -105,7 +105,9 @@ def openai_completion(number: int, model: str, text: str, usage: tuple[int, int]
     }
 
 
-def openai_stream(number: int, model: str, pieces: list[str], usage: tuple[int, int]) -> dict[str, Any]:
+def openai_stream(
+    number: int, model: str, pieces: list[str], usage: tuple[int, int]
+) -> dict[str, Any]:
     def chunk(choices: list[dict[str, Any]], usage_value: Any = None) -> dict[str, Any]:
         return {
             "data": {
@@ -359,7 +361,8 @@ def eval_examples(provider: str, scratch: Path) -> None:
     run(["uv", "run", "--group", "evals", "python", "-m", package, "--provider", provider,
          "eval", "run", "--no-gate"], project, replay)  # fmt: skip
     run(["uv", "run", "python", "-m", package, "eval", "accept"], project, replay)
-    baseline = ROOT / "template" / "evals" / "baselines" / f"{{% if {condition} %}}{provider}.json{{% endif %}}"
+    name = f"{{% if {condition} %}}{provider}.json{{% endif %}}"
+    baseline = ROOT / "template" / "evals" / "baselines" / name
     shutil.copyfile(project / "evals" / "baselines" / f"{provider}.json", baseline)
     print(f"wrote {baseline}")
 

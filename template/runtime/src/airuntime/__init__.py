@@ -145,9 +145,10 @@ if TYPE_CHECKING:
         UnknownCostError,
     )
     from airuntime.resilience.client import ResilientClient
+    from airuntime.resilience.genai_pricing import genai_prices_source
     from airuntime.resilience.interface import ResilientRunner
     from airuntime.resilience.limits import Limits
-    from airuntime.resilience.pricing import ModelPrice, PriceTable, PricingError
+    from airuntime.resilience.pricing import ModelPrice, PriceSource, PriceTable, PricingError
     from airuntime.resilience.retry import RetryPolicy
     from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
     from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
@@ -277,7 +278,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "resilience.client": ("ResilientClient",),
     "resilience.interface": ("ResilientRunner",),
     "resilience.limits": ("Limits",),
-    "resilience.pricing": ("ModelPrice", "PriceTable", "PricingError"),
+    "resilience.pricing": ("ModelPrice", "PriceSource", "PriceTable", "PricingError"),
+    "resilience.genai_pricing": ("genai_prices_source",),
     "resilience.retry": ("RetryPolicy",),
     "resilience.targets": ("MASKABLE_ERRORS", "parse_error_kinds", "parse_targets"),
     "resilience.assembly": (
@@ -388,6 +390,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "NullObserver",
     "Observer",
     "OutputFormat",
+    "PriceSource",
     "PriceTable",
     "PricingError",
     "Prompt",
@@ -454,6 +457,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "find_secrets",
     "fit",
     "flat_prices",
+    "genai_prices_source",
     "global_options",
     "item_row",
     "lead",

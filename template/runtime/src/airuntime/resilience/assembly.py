@@ -28,7 +28,7 @@ from airuntime.resilience.cache import ResponseCache
 from airuntime.resilience.chain import ResilienceConfig
 from airuntime.resilience.client import ResilientClient
 from airuntime.resilience.limits import Limits
-from airuntime.resilience.pricing import PriceTable, PricingError
+from airuntime.resilience.pricing import PriceSource, PriceTable, PricingError
 from airuntime.types import ModelTarget
 
 
@@ -64,6 +64,8 @@ class StackConfig:
     prices_file: Path | None = None  # None: the packaged price table
     # A price source of your own (a table built in code): used instead of any file.
     prices: PriceTable | None = None
+    # Asked for the models the table has no price for (e.g. genai_prices_source()).
+    price_fallback: PriceSource | None = None
     cache: CacheConfig | None = field(default_factory=CacheConfig)  # None: no cache
     fallbacks: tuple[ModelTarget, ...] = ()
 
@@ -171,6 +173,8 @@ def build_resilient_client(
     """The resilient client this configuration describes. Bad configuration: a one-line
     ConfigurationError, before anything is called."""
     pricing = config.prices if config.prices is not None else load_prices(config.prices_file)
+    if config.price_fallback is not None:
+        pricing = pricing.with_fallback(config.price_fallback)
     cache = None
     if config.cache is not None:
         cache = ResponseCache(config.cache.path, ttl_seconds=config.cache.ttl_seconds)

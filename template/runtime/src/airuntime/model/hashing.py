@@ -1,7 +1,8 @@
 """Feature-hashing embeddings: deterministic vectors from the words of a text, no model needed.
 
-The offline embedder (and the mock provider's `embed`) hash each word, each pair of adjacent
-words and the character trigrams of each word into a fixed number of signed buckets, then
+The offline embedder (and the mock provider's `embed`) hash each word, its first five letters
+(a crude stem: refund~refunds), each pair of adjacent words and the character trigrams of each
+word into a fixed number of signed buckets, then
 normalise the vector to unit length. Texts that share words, phrases or word stems get a high
 cosine similarity, so offline search finds lexically related text and tests of retrieval are
 meaningful; the same text always gets the same vector, in every process (CRC-32, not Python's
@@ -23,8 +24,10 @@ _WORD = re.compile(r"\w+")
 # How much each kind of feature counts: whole words most, phrases next, the trigrams (which
 # match inflections: index~indexing) spread over the word so a long word does not dominate.
 WORD_WEIGHT = 1.0
+STEM_WEIGHT = 0.7
+STEM_CHARS = 5
 BIGRAM_WEIGHT = 0.5
-TRIGRAMS_WEIGHT = 0.5
+TRIGRAMS_WEIGHT = 1.0
 STOPWORD_FACTOR = 0.1
 _SIGN_BIT = 1 << 31
 
@@ -41,6 +44,8 @@ def _word_features(word: str, dimensions: int) -> tuple[tuple[int, float], ...]:
     features = []
     index, sign = _bucket(word, dimensions)
     features.append((index, sign * WORD_WEIGHT * factor))
+    index, sign = _bucket("~" + word[:STEM_CHARS], dimensions)
+    features.append((index, sign * STEM_WEIGHT * factor))
     padded = f"<{word}>"
     trigrams = [padded[start : start + 3] for start in range(len(padded) - 2)]
     weight = TRIGRAMS_WEIGHT * factor / math.sqrt(len(trigrams))

@@ -192,6 +192,10 @@ async def test_an_answer_is_extractive_offline_and_cites_retrieved_chunks(
     assert cited["source"] == "refunds.md"
     assert cited["id"] in {hit.chunk.id for hit in result.hits}
     assert result.served_by == "mock/mock-model"
+    evaluated = result.for_evaluation().value
+    assert evaluated.cited_sources == ["refunds.md"]
+    assert evaluated.retrieved_sources[0] == "refunds.md"
+    assert evaluated.retrieved_ids == [hit.chunk.id for hit in result.hits]
     as_json = result.to_dict()
     assert as_json["found"] is True
     assert as_json["citations"][0]["source"] == "refunds.md"
@@ -210,7 +214,7 @@ async def test_nothing_relevant_is_not_found_without_asking_a_model(
         feature="answer",
         min_score=0.3,
     )
-    assert (result.found, result.value.answer, result.result) == (False, NOT_FOUND_ANSWER, None)
+    assert (result.found, result.value.answer, result.asked_model) == (False, NOT_FOUND_ANSWER, False)
     assert stack.mock.requests == []
     assert result.served_by.startswith("retrieval only")
 
@@ -264,7 +268,6 @@ async def test_a_made_up_citation_is_repaired(tmp_path: Path, docs: Path) -> Non
         min_score=0.0,
     )
     assert result.value.citations == [hits[0].chunk.id]
-    assert result.result is not None
     assert result.result.generated.repairs == 1
     assert len(stack.mock.requests) == 2
     assert "invented-id, not among the given chunks" in stack.mock.requests[1].messages[-1].content
@@ -297,7 +300,6 @@ async def test_when_every_model_fails_the_answer_is_extractive_and_degraded(
         prompt_id="answer",
         feature="answer",
     )
-    assert result.result is not None
     assert result.result.generated.degraded
     assert result.served_by == "degraded: extractive, no model answered"
     assert "five business days" in result.value.answer

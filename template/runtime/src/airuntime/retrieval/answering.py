@@ -18,10 +18,10 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -30,7 +30,8 @@ from airuntime.features import FeatureOutput, FeatureResult, FeatureSystem
 from airuntime.guardrails import escape_delimiters, strip_control_characters
 from airuntime.retrieval.indexer import Retriever
 from airuntime.retrieval.stores import Hit
-from airuntime.types import LLMRequest
+from airuntime.structured import Generated
+from airuntime.types import LLMRequest, Usage, new_request_id
 
 NOT_FOUND_ANSWER = "Not found in the documents."
 DEFAULT_TOP_K = 5
@@ -131,15 +132,27 @@ def extractive_answer_reply(request: LLMRequest) -> str:
     return json.dumps(answer.model_dump(mode="json"))
 
 
+class EvaluatedAnswer(GroundedAnswer):
+    """A grounded answer with what retrieval found, for the evaluation's scorers."""
+
+    retrieved_ids: list[str] = Field(description="The retrieved chunk ids, best first.")
+    retrieved_sources: list[str] = Field(description="Their documents, best first, once each.")
+    cited_sources: list[str] = Field(description="The documents of the cited chunks.")
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerResult:
     """A grounded answer, the chunks it was drawn from, and how it was produced."""
 
     question: str
     hits: tuple[Hit, ...]  # what retrieval returned (above and below the threshold)
-    value: GroundedAnswer
-    result: FeatureResult[GroundedAnswer] | None  # None: nothing relevant, no model asked
+    result: FeatureResult[GroundedAnswer]
     embedding_cost: Decimal
+    asked_model: bool  # False: nothing scored above the threshold, so no model was asked
+
+    @property
+    def value(self) -> GroundedAnswer:
+        return self.result.value
 
     @property
     def found(self) -> bool:
@@ -147,17 +160,16 @@ class AnswerResult:
 
     @property
     def served_by(self) -> str:
-        if self.result is None:
-            return "retrieval only (nothing relevant enough to ask a model)"
         generated = self.result.generated
+        if not self.asked_model:
+            return "retrieval only (nothing relevant enough to ask a model)"
         if generated.degraded:
             return "degraded: extractive, no model answered"
         return str(generated.target)
 
     @property
     def cost(self) -> Decimal:
-        generated = Decimal(0) if self.result is None else self.result.generated.cost
-        return generated + self.embedding_cost
+        return self.result.generated.cost + self.embedding_cost
 
     def citations(self) -> list[dict[str, Any]]:
         by_id = {hit.chunk.id: hit for hit in self.hits}
@@ -176,10 +188,8 @@ class AnswerResult:
         return cited
 
     def to_dict(self) -> dict[str, Any]:
-        provenance = self.result.to_dict() if self.result is not None else {}
         return {
-            **provenance,
-            **self.value.model_dump(mode="json"),
+            **self.result.to_dict(),
             "question": self.question,
             "citations": self.citations(),
             "retrieved": [
@@ -189,6 +199,35 @@ class AnswerResult:
             "served_by": self.served_by,
             "cost_usd": str(self.cost),
         }
+
+    def for_evaluation(self) -> FeatureResult[EvaluatedAnswer]:
+        """The result with what retrieval found in its value, for the eval's scorers."""
+        sources = {hit.chunk.id: hit.chunk.source for hit in self.hits}
+        value = EvaluatedAnswer(
+            **self.value.model_dump(),
+            retrieved_ids=[hit.chunk.id for hit in self.hits],
+            retrieved_sources=list(dict.fromkeys(hit.chunk.source for hit in self.hits)),
+            cited_sources=list(dict.fromkeys(sources[c] for c in self.value.citations)),
+        )
+        generated = cast("Generated[EvaluatedAnswer]", replace(self.result.generated, value=value))
+        return FeatureResult(self.result.feature, generated, self.result.review_reason)
+
+
+def not_found(feature: str) -> FeatureResult[GroundedAnswer]:
+    """The answer when nothing relevant was retrieved: certain, and no model asked."""
+    value = GroundedAnswer(answer=NOT_FOUND_ANSWER, citations=[], found=False, confidence=1.0)
+    generated = Generated(
+        value=value,
+        raw_text="",
+        request_id=new_request_id(),
+        target=None,
+        fallback_index=None,
+        attempts=0,
+        repairs=0,
+        usage=Usage(),
+        cost=Decimal(0),  # the query's embedding is counted by the AnswerResult
+    )
+    return FeatureResult(feature, generated, None)
 
 
 async def answer_question(
@@ -210,8 +249,7 @@ async def answer_question(
     spent = retriever.embedder.cost - spent_before
     relevant = [hit for hit in hits if hit.score >= min_score]
     if not relevant:
-        value = GroundedAnswer(answer=NOT_FOUND_ANSWER, citations=[], found=False, confidence=1.0)
-        return AnswerResult(question, hits, value, None, spent)
+        return AnswerResult(question, hits, not_found(feature), spent, asked_model=False)
     model = grounded_answer_model(tuple(hit.chunk.id for hit in relevant))
     pairs = [(hit.chunk.id, hit.chunk.text) for hit in relevant]
     generated = await system.generator.generate(
@@ -222,7 +260,7 @@ async def answer_question(
         use_cache=use_cache,
     )
     result = system.finish(feature, question, generated)
-    return AnswerResult(question, hits, result.value, result, spent)
+    return AnswerResult(question, hits, result, spent, asked_model=True)
 
 
 def _degraded(

@@ -157,12 +157,7 @@ if TYPE_CHECKING:
         chunk_document,
         count_tokens,
     )
-    from airuntime.retrieval.documents import (
-        Document,
-        DocumentError,
-        DocumentRepository,
-        LocalDirectory,
-    )
+    from airuntime.retrieval.documents import Document, DocumentRepository, LocalDirectory
     from airuntime.retrieval.embedders import (
         CachedEmbedder,
         Embedder,
@@ -170,20 +165,10 @@ if TYPE_CHECKING:
         HashingEmbedder,
         ModelEmbedder,
     )
-    from airuntime.retrieval.indexer import (
-        Indexer,
-        IngestReport,
-        Retriever,
-    )
-    from airuntime.retrieval.pgvector import (
-        PgVectorStore,
-    )
-    from airuntime.retrieval.stores import (
-        EmbeddedStore,
-        Hit,
-        StoreError,
-        VectorStore,
-    )
+    from airuntime.retrieval.errors import DocumentError, StoreError
+    from airuntime.retrieval.indexer import Indexer, IngestReport, Retriever
+    from airuntime.retrieval.pgvector import PgVectorStore
+    from airuntime.retrieval.stores import EmbeddedStore, Hit, VectorStore
     from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
     from airuntime.structured import Generated, StructuredGenerator, StructuredOutputError
     from airuntime.testing import FakeClock, flat_prices, resilient_client
@@ -337,9 +322,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "cli.evals": ("eval_app",),
     "cli.eval_commands": ("EvalSetup",),
     "testing": ("FakeClock", "flat_prices", "resilient_client"),
+    "retrieval.errors": ("DocumentError", "StoreError"),
     "retrieval.documents": (
         "Document",
-        "DocumentError",
         "DocumentRepository",
         "LocalDirectory",
     ),
@@ -359,7 +344,6 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "retrieval.stores": (
         "EmbeddedStore",
         "Hit",
-        "StoreError",
         "VectorStore",
     ),
     "retrieval.pgvector": ("PgVectorStore",),

@@ -55,18 +55,30 @@ def _word_features(word: str, dimensions: int) -> tuple[tuple[int, float], ...]:
     return tuple(features)
 
 
-def hashed_vector(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
-    """The unit-length feature-hashing vector of `text` (all zeros when it has no words)."""
-    vector = [0.0] * dimensions
+def hashed_features(text: str, dimensions: int) -> tuple[list[int], list[float]]:
+    """The bucket and signed weight of every feature of `text` (a bucket may repeat: the
+    vector is their sum), for callers that sum them faster (numpy's bincount)."""
+    indexes: list[int] = []
+    weights: list[float] = []
     words = _WORD.findall(text.casefold())
     for word in words:
         for index, weight in _word_features(word, dimensions):
-            vector[index] += weight
+            indexes.append(index)
+            weights.append(weight)
     for first, second in itertools.pairwise(words):
         if first in STOPWORDS and second in STOPWORDS:
             continue
         index, sign = _bucket(f"{first} {second}", dimensions)
-        vector[index] += sign * BIGRAM_WEIGHT
+        indexes.append(index)
+        weights.append(sign * BIGRAM_WEIGHT)
+    return indexes, weights
+
+
+def hashed_vector(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
+    """The unit-length feature-hashing vector of `text` (all zeros when it has no words)."""
+    vector = [0.0] * dimensions
+    for index, weight in zip(*hashed_features(text, dimensions), strict=True):
+        vector[index] += weight
     norm = math.sqrt(sum(value * value for value in vector))
     if norm == 0.0:
         return vector

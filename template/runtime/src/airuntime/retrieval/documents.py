@@ -15,12 +15,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Protocol
 
+from airuntime.retrieval.errors import DocumentError
+
 SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf"})
 _MARKDOWN_TITLE = re.compile(r"^#\s+(?P<title>.+?)\s*#*\s*$", re.MULTILINE)
-
-
-class DocumentError(Exception):
-    """A document that cannot be read; the message names it and says why."""
 
 
 def content_hash(text: str) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from airuntime.model.client import EmbeddingClient
-from airuntime.model.hashing import DEFAULT_DIMENSIONS, hashed_vector
+from airuntime.model.hashing import DEFAULT_DIMENSIONS, hashed_features
 from airuntime.resilience.pricing import PriceTable
 from airuntime.types import EmbeddingRequest
 
@@ -79,10 +79,12 @@ class HashingEmbedder:
         return ZERO
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
-        rows = np.zeros((len(texts), self._dimensions), dtype=np.float32)
+        rows = np.zeros((len(texts), self._dimensions), dtype=np.float64)
         for index, text in enumerate(texts):
-            rows[index] = hashed_vector(text, self._dimensions)
-        return rows
+            indexes, weights = hashed_features(text, self._dimensions)
+            if indexes:  # the same sums as hashed_vector, added up by numpy
+                rows[index] = np.bincount(indexes, weights, minlength=self._dimensions)
+        return normalized(rows.astype(np.float32))
 
 
 class ModelEmbedder:

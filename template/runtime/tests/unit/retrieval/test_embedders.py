@@ -116,3 +116,10 @@ async def test_vectors_of_the_wrong_size_are_refused_with_the_setting_to_fix() -
     embedder = ModelEmbedder(WrongSize(), dimensions=4, provider="openai")
     with pytest.raises(ValueError, match="EMBEDDING_DIMENSIONS"):
         await embedder.embed(["x"])
+
+
+async def test_the_embedder_and_the_mock_give_the_same_vectors() -> None:
+    text = "Refunds take five business days, refunds of gift cards none."
+    rows = await HashingEmbedder(dimensions=128).embed([text, "..."])
+    assert np.allclose(rows[0], hashed_vector(text, 128), atol=1e-6)
+    assert not rows[1].any()

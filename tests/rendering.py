@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "python_version": "3.12",
     "llm_providers": ["openai"],
     "include_examples": True,
+    "retrieval": False,
     "license": "MIT",
     "ci": "github",
 }
@@ -58,6 +59,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "author_email": "platform+escalations@sub.example.co.uk",
         "python_version": "3.13",
         "llm_providers": ["openai", "anthropic"],
+        "retrieval": True,
         "license": "BSD-3-Clause",
         "ci": "github",
     },
@@ -72,6 +74,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "project_name": "Bare Bones",
         "llm_providers": ["openai", "anthropic"],
         "include_examples": False,
+        "retrieval": True,
     },
 }
 
@@ -175,6 +178,15 @@ FEATURE_SAMPLES = (
     "release-notes.txt",
     "tickets.jsonl",
 )
+RETRIEVAL_MODULES = ("answer", "retrieval_cli", "retrieval_commands")
+RETRIEVAL_DOCUMENTS = (
+    "account-security.md",
+    "getting-started.md",
+    "pricing.html",
+    "returns-and-refunds.md",
+    "shipping.txt",
+    "warranty.pdf",
+)
 RUNTIME_DIR = REPO_ROOT / "template" / "runtime"
 
 
@@ -212,6 +224,8 @@ def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
             "tests/functional/test_features.py",
             "evals/summarize.jsonl",  # a template-injection case
         }
+    if answers["retrieval"]:
+        files.add(f"{package}/prompts/library/answer/1.0.0.yaml")
     return files
 
 
@@ -278,6 +292,16 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             "tests/functional/test_features.py",
             "tests/unit/test_eval_datasets.py",
             "tests/unit/test_offline_responders.py",
+        }
+    if answers["retrieval"]:
+        files |= {
+            *(f"{package}/features/{module}.py" for module in RETRIEVAL_MODULES),
+            *(f"{package}/features/documents/{name}" for name in RETRIEVAL_DOCUMENTS),
+            f"{package}/prompts/library/answer/1.0.0.yaml",
+            "evals/answer.jsonl",
+            "evals/baselines/mock.json",
+            "tests/functional/test_retrieval_cli.py",
+            "tests/unit/test_answer_scorers.py",
         }
     if answers["llm_providers"]:
         files.add("tests/integration/test_llm_providers.py")

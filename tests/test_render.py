@@ -32,6 +32,7 @@ QUESTION_VALUES: dict[str, list[Any]] = {
     "python_version": ["3.11", "3.12", "3.13"],
     "llm_providers": [["openai"], ["anthropic"], ["openai", "anthropic"], []],
     "include_examples": [True, False],
+    "retrieval": [True, False],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "ci": ["github", "none"],
 }

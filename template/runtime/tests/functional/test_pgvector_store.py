@@ -21,9 +21,9 @@ from airuntime.retrieval.embedders import (  # noqa: E402
     Vectors,
     normalized,
 )
+from airuntime.retrieval.errors import StoreError  # noqa: E402
 from airuntime.retrieval.indexer import Indexer, Retriever  # noqa: E402
 from airuntime.retrieval.pgvector import PgVectorStore  # noqa: E402
-from airuntime.retrieval.stores import StoreError  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starting PostgreSQL takes seconds
 DIMENSIONS = 32

@@ -43,9 +43,10 @@ DELIMITERS = ("question", "chunk")
 _CHUNK = re.compile(r'<chunk id="(?P<id>[^"]+)"[^>]*>\n?(?P<body>.*?)\n?</chunk>', re.DOTALL)
 _QUESTION = re.compile(r"<question>\n?(?P<body>.*?)\n?</question>", re.DOTALL)
 STEM_CHARS = 5
+_SENTENCE_ENDS = frozenset(".!?\u2026\u3002\uff01\uff1f\"')\u201d\u2019")
 EXTRACTED_SENTENCES = 2
 # An extractive answer needs a sentence holding at least this share of the question's words.
-MIN_COVERAGE = 0.5
+MIN_COVERAGE = 0.34
 
 
 class GroundedAnswer(FeatureOutput):
@@ -106,6 +107,8 @@ def extractive_answer(question: str, chunks: Sequence[tuple[str, str]]) -> Groun
     scored: list[tuple[float, int, str, str]] = []
     for rank, (chunk_id, text) in enumerate(chunks):
         for sentence in split_sentences(text):
+            if sentence[-1] not in _SENTENCE_ENDS:  # a heading, not a statement
+                continue
             shared = len(wanted & _stems(sentence))
             if shared:
                 scored.append((shared / len(wanted), rank, chunk_id, sentence))
@@ -149,6 +152,7 @@ class AnswerResult:
     result: FeatureResult[GroundedAnswer]
     embedding_cost: Decimal
     asked_model: bool  # False: nothing scored above the threshold, so no model was asked
+    offline: bool = False  # the mock stood in for every provider
 
     @property
     def value(self) -> GroundedAnswer:
@@ -165,7 +169,7 @@ class AnswerResult:
             return "retrieval only (nothing relevant enough to ask a model)"
         if generated.degraded:
             return "degraded: extractive, no model answered"
-        return str(generated.target)
+        return f"{generated.target}{' (offline: the mock stood in)' if self.offline else ''}"
 
     @property
     def cost(self) -> Decimal:
@@ -249,7 +253,9 @@ async def answer_question(
     spent = retriever.embedder.cost - spent_before
     relevant = [hit for hit in hits if hit.score >= min_score]
     if not relevant:
-        return AnswerResult(question, hits, not_found(feature), spent, asked_model=False)
+        return AnswerResult(
+            question, hits, not_found(feature), spent, asked_model=False, offline=system.offline
+        )
     model = grounded_answer_model(tuple(hit.chunk.id for hit in relevant))
     pairs = [(hit.chunk.id, hit.chunk.text) for hit in relevant]
     generated = await system.generator.generate(
@@ -260,7 +266,7 @@ async def answer_question(
         use_cache=use_cache,
     )
     result = system.finish(feature, question, generated)
-    return AnswerResult(question, hits, result, spent, asked_model=True)
+    return AnswerResult(question, hits, result, spent, asked_model=True, offline=system.offline)
 
 
 def _degraded(

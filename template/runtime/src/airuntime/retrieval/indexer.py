@@ -16,8 +16,9 @@ from typing import Literal
 import numpy as np
 
 from airuntime.retrieval.chunking import ChunkingPolicy, chunk_document
-from airuntime.retrieval.documents import DocumentError, DocumentRepository
+from airuntime.retrieval.documents import DocumentRepository
 from airuntime.retrieval.embedders import Embedder
+from airuntime.retrieval.errors import DocumentError
 from airuntime.retrieval.stores import Hit, VectorStore
 
 Change = Literal["new", "changed", "skipped", "removed", "failed"]

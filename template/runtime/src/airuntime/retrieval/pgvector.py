@@ -20,7 +20,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from airuntime.retrieval.chunking import DocumentChunk
 from airuntime.retrieval.embedders import Vectors
-from airuntime.retrieval.stores import Hit, StoreError, check_embedder
+from airuntime.retrieval.errors import StoreError
+from airuntime.retrieval.stores import Hit, check_embedder
 
 DEFAULT_TABLE = "rag"
 DEFAULT_EF_SEARCH = 100

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from airuntime.retrieval.documents import DocumentError, LocalDirectory, content_hash
+from airuntime.retrieval.documents import LocalDirectory, content_hash
+from airuntime.retrieval.errors import DocumentError
 
 
 def minimal_pdf(text: str, title: str | None = None) -> bytes:

@@ -10,7 +10,8 @@ import pytest
 
 from airuntime.retrieval.chunking import DocumentChunk
 from airuntime.retrieval.embedders import Vectors, normalized
-from airuntime.retrieval.stores import EmbeddedStore, StoreError, top_k
+from airuntime.retrieval.errors import StoreError
+from airuntime.retrieval.stores import EmbeddedStore, top_k
 
 DIMENSIONS = 16
 

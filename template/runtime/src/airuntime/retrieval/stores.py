@@ -117,21 +117,27 @@ class EmbeddedStore:
     async def open(self, embedder: str, dimensions: int) -> None:
         if isinstance(self.path, Path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(self.path))
         try:
-            db = sqlite3.connect(str(self.path))
             # WAL with synchronous=NORMAL: one fsync per checkpoint rather than per document
             # written (a crash loses at most the last documents, which the next ingest redoes).
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             db.executescript(_SCHEMA)
+            db.execute("PRAGMA foreign_keys = ON")
+            stored = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            check_embedder(stored.get("embedder"), embedder, str(self.path))
+            with db:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('embedder', ?)", (embedder,))
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('dimensions', ?)", (str(dimensions),)
+                )
         except sqlite3.DatabaseError as error:
+            db.close()
             raise StoreError(f"{self.path} is not a usable store: {error}.") from None
-        db.execute("PRAGMA foreign_keys = ON")
-        stored = dict(db.execute("SELECT key, value FROM meta").fetchall())
-        check_embedder(stored.get("embedder"), embedder, str(self.path))
-        with db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('embedder', ?)", (embedder,))
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('dimensions', ?)", (str(dimensions),))
+        except BaseException:
+            db.close()
+            raise
         self._db, self._dimensions, self._dirty = db, dimensions, True
 
     async def document_hashes(self) -> dict[str, str]:

@@ -113,7 +113,8 @@ class _HTMLText(HTMLParser):
         self._skip = 0
         self._in_title = False
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002 - HTMLParser's signature
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        del attrs  # HTMLParser's signature: the attributes are not needed
         if tag in self._SKIPPED:
             self._skip += 1
         elif tag == "title":

@@ -158,7 +158,8 @@ class EmbeddingCache:
         for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
             part = keys[start : start + 500]
             marks = ",".join("?" * len(part))
-            query = f"SELECT key, vector FROM embeddings WHERE key IN ({marks})"  # noqa: S608 - only ? marks
+            # Only ? marks are formatted in: the keys are bound parameters.
+            query = f"SELECT key, vector FROM embeddings WHERE key IN ({marks})"  # noqa: S608
             found.update(self._db.execute(query, part).fetchall())
         return found
 

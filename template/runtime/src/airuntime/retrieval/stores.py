@@ -183,10 +183,9 @@ class EmbeddedStore:
         best = top_k(scores, k)
         wanted = [int(self._rows[index]) for index in best]
         marks = ",".join("?" * len(wanted))
-        query = (
-            "SELECT row, id, source, title, heading, ordinal, text, tokens FROM chunks"  # noqa: S608 - only ? marks
-            f" WHERE row IN ({marks})"
-        )
+        # Only ? marks are formatted in: the rows are bound parameters.
+        columns = "row, id, source, title, heading, ordinal, text, tokens"
+        query = f"SELECT {columns} FROM chunks WHERE row IN ({marks})"  # noqa: S608
         by_row = {
             row[0]: DocumentChunk(*row[1:]) for row in self._connection().execute(query, wanted)
         }

@@ -221,7 +221,7 @@ class StructuredGenerator:
         idempotency_key: str | None,
     ) -> Generated[T]:
         client = self.client
-        cached = client.lookup(first, idempotency_key, use_cache=use_cache)
+        cached = await client.lookup(first, idempotency_key, use_cache=use_cache)
         if cached is not None:
             value = parse_output(cached, output_model)
             if not isinstance(value, list):
@@ -243,7 +243,7 @@ class StructuredGenerator:
             raw_text = outcome.response.text
             value = parse_output(outcome.response, output_model)
             if not isinstance(value, list):
-                client.remember(first, idempotency_key, outcome.response, use_cache=use_cache)
+                await client.remember(first, idempotency_key, outcome.response, use_cache=use_cache)
                 return self._result(value, outcome.response, call, repair)
             errors = value
             client.report_validation_failure(

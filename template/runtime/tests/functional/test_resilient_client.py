@@ -447,7 +447,7 @@ async def test_a_cached_response_is_served_for_free_as_the_primary(cache: Respon
         0,
         0,
     )
-    assert stack.client.lookup(request()) == first.response
+    assert await stack.client.lookup(request()) == first.response
 
 
 async def test_a_run_bypassing_the_cache_neither_reads_nor_stores(cache: ResponseCache) -> None:
@@ -482,10 +482,10 @@ async def test_remember_and_lookup_use_the_cache_by_default(cache: ResponseCache
     stack = Stack([], cache=cache)
     answer = LLMResponse(text=ANSWER, model="model-a", provider="primary")
 
-    stack.client.remember(request(), None, answer)
+    await stack.client.remember(request(), None, answer)
 
-    assert stack.client.lookup(request()) == answer
-    assert stack.client.lookup(request(), use_cache=False) is None
+    assert await stack.client.lookup(request()) == answer
+    assert await stack.client.lookup(request(), use_cache=False) is None
 
 
 # -- defaults and closing ---------------------------------------------------------------------

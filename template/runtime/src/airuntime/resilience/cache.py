@@ -83,3 +83,20 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+
+    # The ResponseStore interface (the client's): SQLite answers at once, so these just call.
+
+    async def aget(self, key: str) -> LLMResponse | None:
+        return self.get(key)
+
+    async def aput(self, key: str, response: LLMResponse) -> None:
+        self.put(key, response)
+
+    async def aget_idempotent(self, idempotency_key: str) -> LLMResponse | None:
+        return self.get_idempotent(idempotency_key)
+
+    async def aput_idempotent(self, idempotency_key: str, response: LLMResponse) -> None:
+        self.put_idempotent(idempotency_key, response)
+
+    async def aclose(self) -> None:
+        self.close()

@@ -37,7 +37,7 @@ from airuntime.observability.events import (
 from airuntime.resilience.accounting import AttemptBooks
 from airuntime.resilience.breaker import BreakerBoard
 from airuntime.resilience.budget import ZERO, Budget
-from airuntime.resilience.cache import ResponseCache, cache_key
+from airuntime.resilience.cache import cache_key
 from airuntime.resilience.chain import (
     AllTargetsFailedError,
     CallState,
@@ -50,6 +50,7 @@ from airuntime.resilience.chain import (
 from airuntime.resilience.interface import Router
 from airuntime.resilience.limits import Limits
 from airuntime.resilience.pricing import PriceTable
+from airuntime.resilience.state import ResponseStore
 from airuntime.resilience.retry import Deadline, is_retryable, make_stop, make_wait
 from airuntime.resilience.streaming import OpenStream
 from airuntime.resilience.timeouts import run_until
@@ -72,7 +73,7 @@ class ResilientClient:
         breakers: BreakerBoard,
         limits: Limits,
         fallbacks: Sequence[ModelTarget] = (),
-        cache: ResponseCache | None = None,
+        cache: ResponseStore | None = None,
         observer: Observer | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -190,14 +191,14 @@ class ResilientClient:
         call: CallState,
     ) -> ChainResult:
         chain = tuple(targets) if targets else self.targets_for(request)
-        cached = self.lookup(request, idempotency_key, use_cache=use_cache)
+        cached = await self.lookup(request, idempotency_key, use_cache=use_cache)
         if cached is not None:
             call.target, call.fallback_index = chain[0], 0
             return ChainResult(cached, chain[0], 0, attempts=0, cost=ZERO, cache_hit=True)
 
         failures: list[TargetFailure] = []
         for index, target in enumerate(chain):
-            if not self._usable(target, index, call, failures):
+            if not await self._usable(target, index, call, failures):
                 continue
             attempts_before = call.attempts
             try:
@@ -212,7 +213,7 @@ class ResilientClient:
                     raise
                 continue
             call.target, call.fallback_index = target, index
-            self.remember(request, idempotency_key, response, use_cache=use_cache)
+            await self.remember(request, idempotency_key, response, use_cache=use_cache)
             return ChainResult(response, target, index, call.attempts - attempts_before, cost)
         raise AllTargetsFailedError(failures)
 
@@ -221,7 +222,7 @@ class ResilientClient:
     ) -> tuple[LLMResponse, Decimal | None]:
         """The response and its cost (None when the model has no price)."""
         client = self.clients[target.provider]
-        attempt = self.books.open(request, call, target, index, number, client.provider)
+        attempt = await self.books.aopen(request, call, target, index, number, client.provider)
         try:
             async with self.limits.slot(attempt.tokens):
                 timeout = attempt_timeout(self.config.attempt_timeout_seconds, call)
@@ -269,7 +270,7 @@ class ResilientClient:
         chain = tuple(targets) if targets else self.targets_for(request)
         failures: list[TargetFailure] = []
         for index, target in enumerate(chain):
-            if not self._usable(target, index, call, failures):
+            if not await self._usable(target, index, call, failures):
                 continue
             attempts_before = call.attempts
             try:
@@ -306,7 +307,7 @@ class ResilientClient:
         self, request: LLMRequest, target: ModelTarget, index: int, call: CallState, number: int
     ) -> OpenStream:
         client = self.clients[target.provider]
-        attempt = self.books.open(request, call, target, index, number, client.provider)
+        attempt = await self.books.aopen(request, call, target, index, number, client.provider)
         opened = OpenStream(
             client.stream(request),
             attempt,
@@ -361,7 +362,7 @@ class ResilientClient:
             else:
                 return cast("T", do)
 
-    def _usable(
+    async def _usable(
         self, target: ModelTarget, index: int, call: CallState, failures: list[TargetFailure]
     ) -> bool:
         """Whether to try the target now; if not, record and report why it was skipped."""
@@ -370,7 +371,7 @@ class ResilientClient:
             reason = "not_configured"
         elif call.deadline.remaining() <= 0:
             reason = "deadline_exceeded"
-        elif not self.breakers.get(target).allow():
+        elif not await self.breakers.get(target).aallow():
             reason = "breaker_open"
         else:
             return True
@@ -379,7 +380,7 @@ class ResilientClient:
         self.books.skip(call, target, index, reason, served_by)
         return False
 
-    def lookup(
+    async def lookup(
         self, request: LLMRequest, idempotency_key: str | None = None, *, use_cache: bool = True
     ) -> LLMResponse | None:
         """The stored response for this idempotency key (a replay), or else, when the cache is
@@ -387,12 +388,12 @@ class ResilientClient:
         if self.cache is None:
             return None
         if idempotency_key is not None:
-            replay = self.cache.get_idempotent(idempotency_key)
+            replay = await self.cache.aget_idempotent(idempotency_key)
             if replay is not None:
                 return replay
-        return self.cache.get(cache_key(request)) if use_cache else None
+        return await self.cache.aget(cache_key(request)) if use_cache else None
 
-    def remember(
+    async def remember(
         self,
         request: LLMRequest,
         idempotency_key: str | None,
@@ -404,9 +405,9 @@ class ResilientClient:
         if self.cache is None:
             return
         if use_cache:
-            self.cache.put(cache_key(request), response)
+            await self.cache.aput(cache_key(request), response)
         if idempotency_key is not None:
-            self.cache.put_idempotent(idempotency_key, response)
+            await self.cache.aput_idempotent(idempotency_key, response)
 
     def report_validation_failure(self, failure: ValidationFailure) -> None:
         self.observer.on_validation_failure(failure)
@@ -415,8 +416,8 @@ class ResilientClient:
         for client in {id(client): client for client in self.clients.values()}.values():
             await client.aclose()
         if self.cache is not None:
-            self.cache.close()
-        self.budget.close()
+            await self.cache.aclose()
+        await self.budget.aclose()
 
 
 def swap_model(request: LLMRequest, target: ModelTarget) -> LLMRequest:

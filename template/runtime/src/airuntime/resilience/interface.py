@@ -47,13 +47,13 @@ class ResilientRunner(LLMClient, Protocol):
         """Answer from the cache or the first target that can; with `call`, as part of it."""
         ...
 
-    def lookup(
+    async def lookup(
         self, request: LLMRequest, idempotency_key: str | None = None, *, use_cache: bool = True
     ) -> LLMResponse | None:
         """The stored answer for this idempotency key, or (when caching) this request."""
         ...
 
-    def remember(
+    async def remember(
         self,
         request: LLMRequest,
         idempotency_key: str | None,

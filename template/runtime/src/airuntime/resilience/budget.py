@@ -10,7 +10,6 @@ repair re-asks included) goes through `reserve`, no sequence of faults can spend
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
 import time
 import uuid
@@ -21,6 +20,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import cast
+
+import structlog
 
 from airuntime.frozen import quick_init
 from airuntime.resilience.state import LocalLedger, SharedLedger, SharedStateUnavailableError
@@ -33,10 +34,10 @@ DEFAULT_LEASE_SECONDS = 60.0
 # How long spending may wait in memory before it moves from the lease to the ledger.
 DEFAULT_FLUSH_SECONDS = 1.0
 
-log = logging.getLogger("airuntime.budget")
+log = structlog.get_logger("airuntime.budget")
 
 
-def _utc_today() -> date:
+def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
@@ -89,7 +90,7 @@ class DailyLedger:
         self,
         path: Path,
         *,
-        today: Callable[[], date] = _utc_today,
+        today: Callable[[], date] = utc_today,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -405,7 +406,7 @@ class Budget:
         ledger = self._shared_ledger()
         day = ledger.today()
         self._new_day(day)
-        if self._broken is not None or self._writer is None and (self._moves or self._adds):
+        if self._broken is not None or (self._writer is None and (self._moves or self._adds)):
             await self._awrite()  # the writes that failed first: they are real spending
         if self._holding and self._clock() >= self._renew_at:
             started = self._clock()

@@ -11,12 +11,29 @@ network round trip); each interface says which it is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from airuntime.types import LLMResponse
+
+
+@dataclass(frozen=True, slots=True)
+class RedisConfig:
+    """Where the shared state lives (REDIS_URL) and how long to wait for it. The backend
+    itself is `airuntime.resilience.shared` (the `redis` extra)."""
+
+    url: str
+    key_prefix: str = "airuntime:"
+    # A loopback or same-zone Redis answers in well under a millisecond; waiting longer than
+    # this only delays the fallback.
+    socket_timeout_seconds: float = 0.5
+    connect_timeout_seconds: float = 1.0
+    # Lost mid-run: False, the budget refuses calls (fails closed); True, it falls back to the
+    # instance's local ceilings with a warning.
+    budget_fallback_local: bool = False
 
 
 class SharedStateUnavailableError(Exception):

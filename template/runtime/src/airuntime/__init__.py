@@ -123,7 +123,12 @@ if TYPE_CHECKING:
         provider_clients,
     )
     from airuntime.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker
-    from airuntime.resilience.budget import Budget, BudgetExceeded, DailyLedger
+    from airuntime.resilience.budget import (
+        Budget,
+        BudgetExceeded,
+        BudgetUnavailableError,
+        DailyLedger,
+    )
     from airuntime.resilience.cache import ResponseCache
     from airuntime.resilience.chain import (
         AllTargetsFailedError,
@@ -137,10 +142,11 @@ if TYPE_CHECKING:
     from airuntime.resilience.limits import Limits
     from airuntime.resilience.pricing import ModelPrice, PriceTable, PricingError
     from airuntime.resilience.retry import RetryPolicy
+    from airuntime.resilience.state import RedisConfig, SharedStateUnavailableError
     from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
     from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
     from airuntime.structured import Generated, StructuredGenerator, StructuredOutputError
-    from airuntime.testing import FakeClock, flat_prices, resilient_client
+    from airuntime.testing import FakeClock, RedisServer, flat_prices, resilient_client
     from airuntime.types import (
         TEXT_OUTPUT,
         Chunk,
@@ -237,7 +243,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "review": ("ReviewItem", "ReviewQueue", "ReviewReason"),
     "resilience.breaker": ("BreakerBoard", "BreakerState", "CircuitBreaker"),
-    "resilience.budget": ("Budget", "BudgetExceeded", "DailyLedger"),
+    "resilience.budget": ("Budget", "BudgetExceeded", "BudgetUnavailableError", "DailyLedger"),
+    "resilience.state": ("RedisConfig", "SharedStateUnavailableError"),
     "resilience.cache": ("ResponseCache",),
     "resilience.chain": (
         "AllTargetsFailedError",
@@ -286,7 +293,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "cli.stats": ("stats_command",),
     "cli.evals": ("eval_app",),
     "cli.eval_commands": ("EvalSetup",),
-    "testing": ("FakeClock", "flat_prices", "resilient_client"),
+    "testing": ("FakeClock", "RedisServer", "flat_prices", "resilient_client"),
 }
 _OWNER = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -306,6 +313,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "Budget",
     "BudgetConfig",
     "BudgetExceeded",
+    "BudgetUnavailableError",
     "CacheConfig",
     "CallOutcome",
     "CallRecord",
@@ -370,6 +378,8 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ProviderTimeoutError",
     "RateLimitedError",
     "RecordingObserver",
+    "RedisConfig",
+    "RedisServer",
     "RenderedPrompt",
     "Reply",
     "ResilienceConfig",
@@ -384,6 +394,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "Role",
     "Rule",
     "ServerError",
+    "SharedStateUnavailableError",
     "StackConfig",
     "Step",
     "StructuredGenerator",

@@ -7,6 +7,9 @@ to its records file. Modes: "spend" (calls until done, refusals counted), "rate-
 first attempt gets a 429), "watch" (calls the target continuously, to see whether it sends).
 """
 
+# A subprocess talking to its test over stdout and files, with nothing else on its loop.
+# ruff: noqa: T201, ASYNC110, ASYNC230, ASYNC240
+
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from airuntime.model.mock import MockLLM
+from airuntime.model.mock import MockLLM, Step
 from airuntime.model.mock_faults import Fault, Latency
 from airuntime.observability.events import AttemptRecord, CallRecord, ValidationFailure
 from airuntime.resilience.assembly import (
@@ -66,7 +69,7 @@ class FileObserver:
 
 async def run(options: dict[str, Any]) -> None:
     mode = options["mode"]
-    script = None  # the mock's default answer, every time
+    script: list[Step] | None = None  # the mock's default answer, every time
     if mode == "rate-limited":  # a 429 first (Retry-After absent: the cooldown holds)
         script = [Fault("rate_limit", retry_after=None), *["fine"] * options["calls"]]
     mock = MockLLM(script, latency=Latency(options["latency_ms"], options["latency_ms"]))
@@ -91,7 +94,7 @@ async def run(options: dict[str, Any]) -> None:
             ProviderClients({"mock": mock}, "mock", offline=True),
             observer=FileObserver(out),
         )
-        print(json.dumps({"holder": client.budget._ledger.holder}), flush=True)  # type: ignore[union-attr]  # noqa: SLF001
+        print(json.dumps({"holder": client.budget._ledger.holder}), flush=True)  # type: ignore[union-attr]
         while not Path(options["go"]).exists():  # every instance starts together
             await asyncio.sleep(0.01)
         await asyncio.sleep(options.get("delay", 0.0))

@@ -59,7 +59,7 @@ def start(tmp_path: Path, name: str, **options: Any) -> Worker:
     """A worker, built and waiting for `go(tmp_path)` (imports take seconds on a busy machine)."""
     records = tmp_path / f"{name}.jsonl"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    process = subprocess.Popen(  # noqa: S603 - this interpreter, the worker next to this file
+    process = subprocess.Popen(
         [
             sys.executable,
             str(WORKER),

@@ -50,8 +50,8 @@ from airuntime.resilience.chain import (
 from airuntime.resilience.interface import Router
 from airuntime.resilience.limits import Limits
 from airuntime.resilience.pricing import PriceTable
-from airuntime.resilience.state import ResponseStore
 from airuntime.resilience.retry import Deadline, is_retryable, make_stop, make_wait
+from airuntime.resilience.state import ResponseStore
 from airuntime.resilience.streaming import OpenStream
 from airuntime.resilience.timeouts import run_until
 from airuntime.types import Chunk, LLMRequest, LLMResponse, ModelTarget, model_target

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "python_version": "3.12",
     "llm_providers": ["openai"],
     "include_examples": True,
+    "shared_state": "local",
     "license": "MIT",
     "ci": "github",
 }
@@ -58,6 +59,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "author_email": "platform+escalations@sub.example.co.uk",
         "python_version": "3.13",
         "llm_providers": ["openai", "anthropic"],
+        "shared_state": "redis",
         "license": "BSD-3-Clause",
         "ci": "github",
     },
@@ -65,6 +67,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "project_name": "Internal Tools",
         "python_version": "3.12",
         "llm_providers": [],
+        "shared_state": "redis",
         "license": "Proprietary",
         "ci": "none",
     },
@@ -281,6 +284,8 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         }
     if answers["llm_providers"]:
         files.add("tests/integration/test_llm_providers.py")
+    if answers["shared_state"] == "redis":
+        files.add("tests/integration/test_shared_state.py")
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
         files |= {".github/workflows/template-update.yml", ".github/workflows/runtime.yml"}

@@ -184,7 +184,9 @@ def test_answers_shape_the_project(
     assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
     dependencies = pyproject["project"]["dependencies"]
     runtime = [spec for spec in dependencies if spec.startswith("airuntime")]
-    extras = sorted(answers["llm_providers"])
+    extras = sorted(
+        [*answers["llm_providers"], *(["redis"] if answers["shared_state"] == "redis" else [])]
+    )
     assert runtime == [f"airuntime[{','.join(extras)}]" if extras else "airuntime"]
     assert pyproject["tool"]["uv"]["sources"]["airuntime"] == {"path": "runtime", "editable": True}
     for provider in ("openai", "anthropic"):

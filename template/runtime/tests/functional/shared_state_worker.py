@@ -94,7 +94,8 @@ async def run(options: dict[str, Any]) -> None:
             ProviderClients({"mock": mock}, "mock", offline=True),
             observer=FileObserver(out),
         )
-        print(json.dumps({"holder": client.budget._ledger.holder}), flush=True)  # type: ignore[union-attr]
+        holder = client.budget._ledger.holder  # type: ignore[union-attr]
+        print(json.dumps({"holder": holder}), flush=True)
         while not Path(options["go"]).exists():  # every instance starts together
             await asyncio.sleep(0.01)
         await asyncio.sleep(options.get("delay", 0.0))

@@ -83,6 +83,10 @@ demo: sync ## Render a project with the default answers into build/, then its ma
 bench: sync ## Benchmarks against issue 12's targets: copy to green, validate again, test-unit, user lines, fast tier, runtime overhead (reports/)
 	uv run --frozen python benchmarks/bench_template.py $(BENCH_ARGS)
 
+.PHONY: bench-redis
+bench-redis: sync ## Shared state on Redis vs local, side by side: added p50 per call, throughput at 100 in flight (needs redis-server)
+	cd template/runtime && uv run --frozen --project ../.. python benchmarks/bench_redis.py
+
 .PHONY: bench-full
 bench-full: sync ## make bench plus the full suite, timed once (minutes)
 	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)

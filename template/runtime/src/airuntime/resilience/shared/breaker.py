@@ -67,23 +67,44 @@ class SharedBreaker(CircuitBreaker):
         self._board = board
         self._key = board.state.key("breaker", str(target))
         self._probing = False  # this instance holds the shared probe
+        self._asking: asyncio.Future[int | None] | None = None
 
     async def aallow(self) -> bool:
-        """Open anywhere means closed to this caller; otherwise this instance's breaker."""
+        """Open anywhere means closed to this caller; otherwise this instance's breaker.
+
+        Callers asking at the same time share one round trip (at 100 calls in flight, one
+        question instead of 100); only the caller that asked can be granted the probe.
+        """
+        asking = self._asking
+        if asking is None:
+            asking = self._asking = asyncio.ensure_future(self._ask())
+            asking.add_done_callback(self._asked)
+            shared = await asyncio.shield(asking)
+        else:
+            shared = await asyncio.shield(asking)
+            shared = OPEN if shared == PROBE else shared
+        if shared is None:  # Redis failed: this instance's breaker decides alone
+            return self.allow()
+        if shared == OPEN:
+            return False
+        allowed = self.allow()
+        self._probing = allowed and shared == PROBE
+        return allowed
+
+    async def _ask(self) -> int | None:
         try:
-            shared = await self._board.state.call(
+            reply = await self._board.state.call(
                 "breaker",
                 self._board.allow_script(
                     keys=[self._key, self._key + ":probe"], args=[self._board.cooldown_ms]
                 ),
             )
         except SharedStateUnavailableError:
-            return self.allow()
-        if int(shared) == OPEN:
-            return False
-        allowed = self.allow()
-        self._probing = allowed and int(shared) == PROBE
-        return allowed
+            return None
+        return int(reply)
+
+    def _asked(self, _: object) -> None:
+        self._asking = None
 
     def record_success(self) -> None:
         was_open = self._state is not BreakerState.CLOSED or self._failures > 0

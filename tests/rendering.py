@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,23 @@ DEFAULTS: dict[str, Any] = {
     "ci": "github",
 }
 
+# Free text as people type it (issue 13): double quotes, apostrophes, backslashes (one at the
+# very end), `#` and Jinja-looking text, in every file format it lands in. The slow tier builds
+# a project with them (anthropic-py311-apache-noci); tests/test_free_text.py reads them back.
+TRICKY_NAME = 'Ada\'s "Support" Triage #1 {{ x }} \\ Bot'
+TRICKY_DESCRIPTION = (
+    'Sorts "urgent" tickets for the #support team\'s queue at C:\\queues\\new, and keeps {{ x }}, '
+    '{% raw %} and \\"quoted\\" text as typed \\'
+)
+
 # Every value of every question appears in at least one combination (values are cycled, not
 # multiplied out). The first is the defaults; the third is the one most different from them,
 # with names at their maximum lengths so line-length limits are exercised.
 COMBINATIONS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "anthropic-py311-apache-noci": {
-        "project_name": "Support Triage Bot",
+        "project_name": TRICKY_NAME,
+        "description": TRICKY_DESCRIPTION,
         "author_name": "Ada Lovelace",
         "author_email": "ada.lovelace@example.org",
         "python_version": "3.11",
@@ -152,12 +162,11 @@ def copier_cli(
     overrides: Mapping[str, Any],
     env: Mapping[str, str],
     *,
-    trust: bool = True,
+    flags: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """`copier copy` in its own process, as a user runs it: the environment reaches the task
-    (in-process, plumbum keeps the environment it saw at import)."""
-    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet"]
-    command += ["--trust"] if trust else ["--skip-tasks"]
+    """`copier copy` in its own process, as a user runs it: no `--trust` (the template needs
+    none), plus `flags` (e.g. `--skip-tasks`)."""
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", *flags]
     for key, value in overrides.items():
         rendered = "[" + ", ".join(value) + "]" if isinstance(value, list) else str(value)
         command += ["--data", f"{key}={rendered}"]

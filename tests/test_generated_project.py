@@ -1,8 +1,9 @@
 """Slow tier: generate real projects and run what their users run, offline but for PyPI.
 
-For three combinations (the defaults, the most different one, anthropic-only) a project is
-copied with the post-copy task, initialised and validated; a fourth is copied with
-`--skip-tasks` and no `--trust` and must reach the same state through `make init` alone.
+For four combinations (the defaults, the most different one, anthropic-only, no examples) a
+project is copied as the README says, with no `--trust`, initialised and validated; a fifth is
+copied with `--skip-tasks` and must reach the same state. `make init` alone puts each under git
+with a first commit that holds uv.lock, and leaves the tree clean.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ def run(
 
 
 def copier_copy(
-    src: Path, dst: Path, overrides: dict[str, Any], env: dict[str, str], *, trust: bool
+    src: Path, dst: Path, overrides: dict[str, Any], env: dict[str, str], *flags: str
 ) -> None:
-    result = copier_cli(src, dst, overrides, env, trust=trust)
+    result = copier_cli(src, dst, overrides, env, flags=flags)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert not (dst / ".git").exists(), "the copy ran something: it must leave git to make init"
 
 
 def git_status(project: Path, env: dict[str, str]) -> str:
@@ -57,9 +59,12 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         "Initial commit from copier-ai-system\n"
     )
     assert (project / ".git/hooks/pre-commit").is_file()
-    # A user commits the lock file make init created; then the tree must stay clean.
-    run(["git", "add", "uv.lock"], project, env)
-    run(["git", "commit", "--quiet", "--no-verify", "-m", "Lock dependencies"], project, env)
+    # Clean in git, the lock in the first commit and current: a first push is green in CI
+    # (`uv sync --frozen`, then the Makefile's `--locked` runs).
+    assert git_status(project, env) == "", "make init left files uncommitted"
+    first_commit = run(["git", "show", "--name-only", "--format=", "HEAD"], project, env).stdout
+    assert "uv.lock" in first_commit.splitlines()
+    run(["uv", "lock", "--locked"], project, env)
 
     help_text = run(["make"], project, env).stdout
     examples = answers.get("include_examples", True)
@@ -113,6 +118,11 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
 
     version = run(["uv", "run", "--frozen", answers["project_slug"], "--version"], project, env)
     assert version.stdout.strip() == f"{answers['project_slug']} 0.1.0"
+    # The name and description as typed (quotes, backslashes, `#`, Jinja-looking text in one
+    # combination), through the docstring, Typer and rich, to the reader of --help.
+    shown = run(["uv", "run", "--frozen", answers["project_slug"], "--help"], project, env)
+    said = " ".join(shown.stdout.split())
+    assert f"{answers['project_name']}. {' '.join(answers['description'].split())}" in said
 
     if answers["llm_providers"] == ["anthropic"]:  # the runtime's own tests, in a project
         runtime = run(["make", "test-runtime"], project, env).stdout
@@ -232,18 +242,17 @@ def test_generated_project_is_green_on_day_one(
     overrides = COMBINATIONS[combination]
     project = tmp_path / "project"
 
-    copier_copy(template_src, project, overrides, tool_env, trust=True)
+    copier_copy(template_src, project, overrides, tool_env)
 
     check_project(project, answers_for(overrides), tool_env)
 
 
-def test_skip_tasks_without_trust_then_make_init_reaches_the_same_state(
+def test_skip_tasks_then_make_init_reaches_the_same_state(
     template_src: Path, tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
     overrides = COMBINATIONS["mock-only-proprietary"]
     project = tmp_path / "project"
 
-    copier_copy(template_src, project, overrides, tool_env, trust=False)
-    assert not (project / ".git").exists(), "--skip-tasks must not run the git task"
+    copier_copy(template_src, project, overrides, tool_env, "--skip-tasks")
 
     check_project(project, answers_for(overrides), tool_env)

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
         ProviderConfig,
         build_mock,
         build_provider,
+        resolve_provider,
     )
     from airuntime.model.mock import MockLLM, MockScriptExhaustedError, Reply, Rule, Step
     from airuntime.model.mock_faults import (
@@ -209,7 +210,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "parse_fault_spec",
         "parse_latency_spec",
     ),
-    "model.factory": ("PROVIDERS", "MockConfig", "ProviderConfig", "build_mock", "build_provider"),
+    "model.factory": (
+        "PROVIDERS",
+        "MockConfig",
+        "ProviderConfig",
+        "build_mock",
+        "build_provider",
+        "resolve_provider",
+    ),
     "observability.events": (
         "AttemptRecord",
         "CallOutcome",
@@ -447,6 +455,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "register_scorer",
     "reset_logging",
     "resilient_client",
+    "resolve_provider",
     "review_app",
     "set_global_options",
     "shared_registry",

@@ -76,12 +76,15 @@ class StructuredOutputError(Exception):
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Generated(Generic[T]):
-    """A validated value and how it was produced."""
+    """A validated value and how it was produced: `target` is the model it answers for,
+    `served_by` who really answered (that target's provider, or "mock" when the offline mock
+    stood in for it); both None for a degraded (non-AI) answer."""
 
     value: T
     raw_text: str
     request_id: str
     target: ModelTarget | None
+    served_by: str | None
     fallback_index: int | None
     attempts: int
     repairs: int
@@ -203,6 +206,7 @@ class StructuredGenerator:
             raw_text="",
             request_id=call.request_id,
             target=None,
+            served_by=None,
             fallback_index=None,
             attempts=call.attempts,
             repairs=0,
@@ -221,12 +225,14 @@ class StructuredGenerator:
         idempotency_key: str | None,
     ) -> Generated[T]:
         client = self.client
-        cached = await client.lookup(first, idempotency_key, use_cache=use_cache)
+        targets = [target.model_target for target in rendered.targets]
+        cached = await client.lookup(first, idempotency_key, use_cache=use_cache, targets=targets)
         if cached is not None:
-            value = parse_output(cached, output_model)
+            value = parse_output(cached.response, output_model)
             if not isinstance(value, list):
-                call.target, call.fallback_index = rendered.target.model_target, 0
-                return self._result(value, cached, call, 0, cache_hit=True)
+                call.target, call.fallback_index = cached.target, cached.fallback_index
+                call.served_by = cached.served_by
+                return self._result(value, cached.response, call, 0, cache_hit=True)
 
         messages = first.messages
         errors: list[str] = []
@@ -235,7 +241,7 @@ class StructuredGenerator:
             request = first if repair == 0 else first.model_copy(update={"messages": messages})
             outcome = await client.run(
                 request,
-                targets=[target.model_target for target in rendered.targets],
+                targets=targets,
                 route=partial(_route, rendered),
                 use_cache=False,
                 call=call,
@@ -243,7 +249,9 @@ class StructuredGenerator:
             raw_text = outcome.response.text
             value = parse_output(outcome.response, output_model)
             if not isinstance(value, list):
-                await client.remember(first, idempotency_key, outcome.response, use_cache=use_cache)
+                await client.remember(
+                    first, idempotency_key, outcome, use_cache=use_cache, targets=targets
+                )
                 return self._result(value, outcome.response, call, repair)
             errors = value
             client.report_validation_failure(
@@ -276,6 +284,7 @@ class StructuredGenerator:
             raw_text=response.text,
             request_id=call.request_id,
             target=call.target,
+            served_by=call.served_by,
             fallback_index=call.fallback_index,
             attempts=call.attempts,
             repairs=repairs,

@@ -261,6 +261,8 @@ def test_the_json_report_holds_the_metrics_and_every_case(project: Project) -> N
         "cost_usd": "0.00045",
     }
     assert first["output"] == {"label": "billing", "confidence": 0.9}
+    # The model the case's answer is for, and who really served it: the mock, offline.
+    assert (first["model"], first["served_by"]) == ("openai/gpt-5-mini", "mock")
     assert (first["error"], first["failed_checks"]) == (None, [])
     assert first["latency_ms"] >= 0
     assert [case["id"] for case in report["cases"]] == ["billing", "bug", "other", "unsure"]

@@ -163,6 +163,8 @@ def test_review_list_as_json(project: Project, arguments: list[str]) -> None:
             "time": "2026-03-14T09:31:05Z",
             "feature": "classify",
             "request_id": "new",
+            "model": None,
+            "served_by": None,
             "reason": "low_confidence",
             "confidence": 0.3,
             "input_excerpt": "Where is the office?",

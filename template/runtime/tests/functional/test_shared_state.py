@@ -27,6 +27,7 @@ from airuntime.resilience.assembly import (
 )
 from airuntime.resilience.breaker import BreakerState
 from airuntime.resilience.budget import Budget, BudgetExceeded, BudgetUnavailableError, CallBudget
+from airuntime.resilience.cache import StoredAnswer
 from airuntime.resilience.chain import ResilienceConfig
 from airuntime.resilience.client import ResilientClient
 from airuntime.resilience.retry import RetryPolicy
@@ -265,8 +266,12 @@ async def test_a_failed_shared_probe_opens_the_breaker_again_for_all(
 async def test_the_cache_and_idempotency_records_are_shared(
     instance: Instance, redis_url: str
 ) -> None:
-    answer = LLMResponse(
-        text="hi", model="m", provider="mock", usage=Usage(input_tokens=1, output_tokens=1)
+    answer = StoredAnswer(
+        response=LLMResponse(
+            text="hi", model="m", provider="mock", usage=Usage(input_tokens=1, output_tokens=1)
+        ),
+        target=TARGET,
+        served_by="mock",
     )
     one = RedisResponseStore(instance(), ttl_seconds=60)
     other = RedisResponseStore(instance(), ttl_seconds=60)

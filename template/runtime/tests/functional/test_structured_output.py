@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, Field
 
+from airuntime.errors import ContentFilteredError
 from airuntime.model.mock import MockLLM, Step
 from airuntime.model.mock_faults import Fault
 from airuntime.observability.events import RecordingObserver
@@ -274,6 +275,33 @@ async def test_without_a_degraded_answer_the_chain_failure_is_raised(
     assert [call.outcome for call in setup.observer.calls] == ["error"]
 
 
+async def test_when_every_target_refuses_the_caller_gets_the_refusal_by_class(
+    registry: PromptRegistry,
+) -> None:
+    setup = Setup(registry, [Fault("content_filter"), Fault("content_filter")])
+
+    with pytest.raises(ContentFilteredError) as caught:
+        await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
+
+    refusal = caught.value
+    assert isinstance(refusal, AllTargetsFailedError)
+    assert [failure.reason for failure in refusal.failures] == ["content_filtered"] * 2
+    assert len(setup.mock.requests) == 2  # one per target: a refusal is not retried
+    assert setup.observer.calls[0].error_type == "ContentFilteredError"
+
+
+async def test_a_refusal_on_every_target_still_takes_the_degraded_answer(
+    registry: PromptRegistry,
+) -> None:
+    setup = Setup(registry, [Fault("content_filter"), Fault("content_filter")])
+
+    result = await setup.generator.generate(
+        "triage", {"ticket": "x"}, Verdict, degraded=lambda: Verdict(label="human", confidence=0)
+    )
+
+    assert (result.degraded, result.value.label, result.attempts) == (True, "human", 2)
+
+
 def test_routing_keeps_the_primary_request_and_builds_the_fallback_its_own(
     registry: PromptRegistry,
 ) -> None:
@@ -475,7 +503,7 @@ async def test_a_chain_failure_is_reported_with_its_type(registry: PromptRegistr
     with pytest.raises(AllTargetsFailedError):
         await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
 
-    assert setup.observer.calls[0].error_type == "AllTargetsFailedError"
+    assert setup.observer.calls[0].error_type == "ServerError"  # what every target failed with
 
 
 async def test_a_budget_refusal_is_reported_as_such(registry: PromptRegistry) -> None:

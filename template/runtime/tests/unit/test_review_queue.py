@@ -76,3 +76,32 @@ def test_lines_that_are_not_items_are_skipped_and_counted(tmp_path: Path) -> Non
 
 def test_a_missing_queue_is_empty(tmp_path: Path) -> None:
     assert ReviewQueue(tmp_path / "none.jsonl").items() == ([], 0)
+
+
+def test_an_item_records_who_answered_and_older_lines_without_it_still_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "review.jsonl"
+    queue = ReviewQueue(path)
+    stand_in = ReviewItem.create(
+        feature="summarize",
+        request_id="req-2",
+        model="openai/gpt-5-mini",
+        served_by="mock",
+        reason="low_confidence",
+        confidence=0.4,
+        text="text",
+        output={},
+        now=MOMENT,
+    )
+    queue.append(stand_in)
+    older = item().model_dump(mode="json", exclude={"model", "served_by"})  # a 0.2.0-dev line
+    with path.open("a", encoding="utf-8") as lines:
+        lines.write(json.dumps(older) + "\n")
+
+    (first, second), skipped = queue.items()
+
+    assert skipped == 0
+    assert (first.model, first.served_by) == ("openai/gpt-5-mini", "mock")
+    assert json.loads(path.read_text(encoding="utf-8").splitlines()[0])["served_by"] == "mock"
+    assert (second.request_id, second.model, second.served_by) == ("req-1", None, None)

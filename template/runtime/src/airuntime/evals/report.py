@@ -64,6 +64,8 @@ def _case_json(result: CaseResult) -> dict[str, Any]:
         "passed": result.passed,
         "latency_ms": round(result.latency_s * 1000, 3),
         "cost_usd": str(result.cost),
+        "model": result.model,
+        "served_by": result.served_by,
         "output": result.output,
         "error": result.error,
         "failed_checks": [

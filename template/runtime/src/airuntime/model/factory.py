@@ -8,7 +8,7 @@ project that installed only one SDK never imports the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -68,6 +68,41 @@ class ProviderConfig:
     def configured(self) -> bool:
         """Whether a client can be built: a key, or (OpenAI) a server of one's own."""
         return bool(self.api_key) or (self.name == "openai" and self.base_url is not None)
+
+
+AUTO = "auto"
+
+
+def resolve_provider(
+    choice: str, providers: Sequence[ProviderConfig], *, production: bool = False
+) -> str:
+    """The provider requests go to, from LLM_PROVIDER (`choice`).
+
+    A provider's name is itself (a missing key is refused when it is built), and `mock` is
+    the mock: asked for by name. `auto` is the first provider that is configured (a key, or
+    an OpenAI-compatible server of one's own), else the offline mock, but only outside
+    production: in production a stand-in would pass its answers off as a real model's, so
+    there `auto` without a configured provider is a ConfigurationError naming what to set.
+    """
+    if choice != AUTO:
+        return choice
+    for config in providers:
+        if config.configured:
+            return config.name
+    if not production:
+        return MOCK
+    if not providers:
+        raise ConfigurationError(
+            "ENVIRONMENT=production never answers from the offline mock unless asked, and this "
+            "project has no real provider: set LLM_PROVIDER=mock to run on the mock on purpose."
+        )
+    keys = [config.key_variable for config in providers]
+    unset = f"{keys[0]} is not set" if len(keys) == 1 else f"neither {' nor '.join(keys)} is set"
+    raise ConfigurationError(
+        f"{unset}, and ENVIRONMENT=production never answers from the offline mock: set "
+        f"{'it' if len(keys) == 1 else 'one'} in the environment or .env, or set "
+        "LLM_PROVIDER=mock to run on the mock on purpose."
+    )
 
 
 def build_provider(config: ProviderConfig) -> LLMClient:

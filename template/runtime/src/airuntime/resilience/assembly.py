@@ -24,12 +24,12 @@ from airuntime.model.mock import Rule
 from airuntime.observability.events import Observer
 from airuntime.resilience.breaker import BreakerBoard
 from airuntime.resilience.budget import DEFAULT_LEASE_SECONDS, Budget, DailyLedger
-from airuntime.resilience.cache import ResponseCache
+from airuntime.resilience.cache import ResponseCache, ResponseStore
 from airuntime.resilience.chain import ResilienceConfig
 from airuntime.resilience.client import ResilientClient
 from airuntime.resilience.limits import Limits
 from airuntime.resilience.pricing import PriceTable, PricingError
-from airuntime.resilience.state import LocalLedger, RedisConfig, ResponseStore, SharedLedger
+from airuntime.resilience.state import LocalLedger, RedisConfig, SharedLedger
 from airuntime.types import ModelTarget
 
 if TYPE_CHECKING:
@@ -83,6 +83,8 @@ class ProviderClients:
     clients: Mapping[str, LLMClient]
     default_provider: str
     offline: bool  # every provider is served by the mock (no API key configured)
+    # Each real provider's base URL (None: the vendor's own); the mock's is in-process.
+    endpoints: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def provider_clients(
@@ -117,7 +119,8 @@ def provider_clients(
             # Without a key a provider is left out: a fallback to it is skipped as
             # "not_configured" rather than failing every call.
             clients[config.name] = build_provider(config)
-    return ProviderClients(clients, default_provider, offline=False)
+    endpoints = {name: by_name[name].base_url for name in clients if name in by_name}
+    return ProviderClients(clients, default_provider, offline=False, endpoints=endpoints)
 
 
 def build_budget(config: BudgetConfig, shared: SharedParts | None = None) -> Budget:
@@ -270,4 +273,5 @@ def build_resilient_client(
         clock=clock,
         sleep=sleep,
         rng=rng,
+        endpoints=providers.endpoints,
     )

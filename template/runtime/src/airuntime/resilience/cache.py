@@ -1,8 +1,13 @@
 """A response cache and idempotency store in one embedded SQLite file.
 
 The cache key covers everything that determines an answer: the prompt's id, version and content
-hash, the rendered messages (so the inputs), the model and every sampling parameter. A hit is
-served without calling (or paying) anyone. Only successful responses are stored.
+hash, the rendered messages (so the inputs), the model and every sampling parameter, and who
+would answer: the chain's first target (provider and model), the client that serves it (the
+provider's adapter, or the offline mock standing in for it) and its endpoint (the base URL). A
+hit is served without calling (or paying) anyone. Only successful responses are stored, each
+with its provenance: the target that answered, who served it and at which endpoint, so the
+resilient client can refuse an answer whose server is no longer the one it would ask (a
+stand-in answer is never returned to a call a real provider would serve).
 
 An idempotency key names one unit of work (a job id, a message id). Replaying a request with the
 same key returns the stored response, so a retried job neither re-bills nor duplicates its
@@ -17,16 +22,58 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from airuntime.observability.events import PROMPT_HASH, PROMPT_ID, PROMPT_VERSION
-from airuntime.types import LLMRequest, LLMResponse
+from airuntime.types import LLMRequest, LLMResponse, ModelTarget
 
 _IDEMPOTENCY_PREFIX = "idempotency:"
+# Bumped when the key's material changes, so no entry is found under a key meaning otherwise.
+KEY_VERSION = 2
 
 
-def cache_key(request: LLMRequest) -> str:
-    """A stable digest of what determines the answer (not the request id, not other metadata)."""
+class StoredAnswer(BaseModel):
+    """A stored response and its provenance: the target that answered, the client that served
+    it (`served_by`: the target's provider, or "mock" standing in) and its endpoint (None: the
+    vendor's own, or in-process)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    response: LLMResponse
+    target: ModelTarget
+    served_by: str
+    endpoint: str | None = None
+
+
+class ResponseStore(Protocol):
+    """Answers by cache key, and idempotency records by idempotency key: the storage interface
+    of the cache (SQLite: `ResponseCache`; Redis: `shared.cache.RedisResponseStore`). The key is
+    an opaque string (`cache_key` computes it); a store never looks inside."""
+
+    async def aget(self, key: str) -> StoredAnswer | None: ...
+
+    async def aput(self, key: str, answer: StoredAnswer) -> None: ...
+
+    async def aget_idempotent(self, idempotency_key: str) -> StoredAnswer | None: ...
+
+    async def aput_idempotent(self, idempotency_key: str, answer: StoredAnswer) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def cache_key(
+    request: LLMRequest, *, target: ModelTarget, served_by: str | None, endpoint: str | None
+) -> str:
+    """A stable digest of what determines the answer (not the request id, not other metadata)
+    and of who would give it: `target` is the chain's first, `served_by` the client serving it
+    now (None: not configured), `endpoint` its base URL."""
     material = {
+        "version": KEY_VERSION,
+        "target": [target.provider, target.model],
+        "served_by": served_by,
+        "endpoint": endpoint,
         "prompt": [request.metadata.get(key) for key in (PROMPT_ID, PROMPT_VERSION, PROMPT_HASH)],
         "messages": [[message.role, message.content] for message in request.messages],
         "model": request.model,
@@ -55,24 +102,31 @@ class ResponseCache:
             "(key TEXT PRIMARY KEY, stored_at REAL NOT NULL, body TEXT NOT NULL)"
         )
 
-    def get(self, key: str) -> LLMResponse | None:
+    def get(self, key: str) -> StoredAnswer | None:
+        """The answer stored under `key` within the TTL. An entry without provenance (written
+        by an older runtime) is never served: nobody can tell who answered it."""
         row = self._db.execute(
             "SELECT body FROM responses WHERE key = ? AND stored_at >= ?",
             (key, self._clock() - self._ttl),
         ).fetchone()
-        return None if row is None else LLMResponse.model_validate_json(row[0])
+        if row is None:
+            return None
+        try:
+            return StoredAnswer.model_validate_json(row[0])
+        except ValidationError:
+            return None
 
-    def put(self, key: str, response: LLMResponse) -> None:
+    def put(self, key: str, answer: StoredAnswer) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO responses (key, stored_at, body) VALUES (?, ?, ?)",
-            (key, self._clock(), response.model_dump_json()),
+            (key, self._clock(), answer.model_dump_json()),
         )
 
-    def get_idempotent(self, idempotency_key: str) -> LLMResponse | None:
+    def get_idempotent(self, idempotency_key: str) -> StoredAnswer | None:
         return self.get(_IDEMPOTENCY_PREFIX + idempotency_key)
 
-    def put_idempotent(self, idempotency_key: str, response: LLMResponse) -> None:
-        self.put(_IDEMPOTENCY_PREFIX + idempotency_key, response)
+    def put_idempotent(self, idempotency_key: str, answer: StoredAnswer) -> None:
+        self.put(_IDEMPOTENCY_PREFIX + idempotency_key, answer)
 
     def purge_expired(self) -> int:
         """Delete entries older than the TTL; returns how many were removed."""
@@ -86,17 +140,17 @@ class ResponseCache:
 
     # The ResponseStore interface (the client's): SQLite answers at once, so these just call.
 
-    async def aget(self, key: str) -> LLMResponse | None:
+    async def aget(self, key: str) -> StoredAnswer | None:
         return self.get(key)
 
-    async def aput(self, key: str, response: LLMResponse) -> None:
-        self.put(key, response)
+    async def aput(self, key: str, answer: StoredAnswer) -> None:
+        self.put(key, answer)
 
-    async def aget_idempotent(self, idempotency_key: str) -> LLMResponse | None:
+    async def aget_idempotent(self, idempotency_key: str) -> StoredAnswer | None:
         return self.get_idempotent(idempotency_key)
 
-    async def aput_idempotent(self, idempotency_key: str, response: LLMResponse) -> None:
-        self.put_idempotent(idempotency_key, response)
+    async def aput_idempotent(self, idempotency_key: str, answer: StoredAnswer) -> None:
+        self.put_idempotent(idempotency_key, answer)
 
     async def aclose(self) -> None:
         self.close()

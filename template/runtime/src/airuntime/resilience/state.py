@@ -3,7 +3,8 @@
 The budget's day ledger, the breakers, the rate limits and the response cache each keep state
 that one process can hold alone (in memory and SQLite: the local backends) or several
 instances can share (on Redis: `airuntime.resilience.shared`). The parts depend only on these
-small interfaces, so the backend is chosen once, in assembly.
+small interfaces (the response store's is `cache.ResponseStore`, beside the answers it
+holds), so the backend is chosen once, in assembly.
 
 Local backends are synchronous (an SQLite statement or a dict), shared ones asynchronous (a
 network round trip); each interface says which it is.
@@ -14,10 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from airuntime.types import LLMResponse
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,22 +84,5 @@ class SharedLedger(Protocol):
     async def acommitted(self, day: date) -> Decimal:
         """Committed on `day` by every holder: spent plus the live leases."""
         ...
-
-    async def aclose(self) -> None: ...
-
-
-class ResponseStore(Protocol):
-    """Answers by cache key, and idempotency records by idempotency key.
-
-    The key is an opaque string (`cache.cache_key` computes it); a store never looks inside.
-    """
-
-    async def aget(self, key: str) -> LLMResponse | None: ...
-
-    async def aput(self, key: str, response: LLMResponse) -> None: ...
-
-    async def aget_idempotent(self, idempotency_key: str) -> LLMResponse | None: ...
-
-    async def aput_idempotent(self, idempotency_key: str, response: LLMResponse) -> None: ...
 
     async def aclose(self) -> None: ...

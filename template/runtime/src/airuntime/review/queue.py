@@ -2,9 +2,10 @@
 
 A result is flagged when its confidence is below REVIEW_CONFIDENCE_THRESHOLD or when it is a
 degraded (non-AI) answer. Each line holds the time, the feature, the request id (to find the
-call's logs and spans), an excerpt of the input and the output, both with personal data
-redacted, and the reason. Appending is one `write` of one line on a file opened for append, so
-concurrent writers (several processes) do not interleave lines.
+call's logs and spans), the model the answer is for and who really served it (its provider, or
+"mock" standing in; both null for a degraded answer), an excerpt of the input and the output,
+both with personal data redacted, and the reason. Appending is one `write` of one line on a
+file opened for append, so concurrent writers (several processes) do not interleave lines.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class ReviewItem(BaseModel):
     time: datetime
     feature: str
     request_id: str
+    # Absent from the lines an older runtime wrote: read as unknown.
+    model: str | None = None
+    served_by: str | None = None
     reason: ReviewReason
     confidence: float = Field(ge=0, le=1)
     input_excerpt: str
@@ -46,6 +50,8 @@ class ReviewItem(BaseModel):
         confidence: float,
         text: str,
         output: Mapping[str, Any],
+        model: str | None = None,
+        served_by: str | None = None,
         now: datetime | None = None,
     ) -> ReviewItem:
         """An item with the input cut to an excerpt and personal data redacted everywhere."""
@@ -57,6 +63,8 @@ class ReviewItem(BaseModel):
             time=moment.replace(microsecond=0),
             feature=feature,
             request_id=request_id,
+            model=model,
+            served_by=served_by,
             reason=reason,
             confidence=confidence,
             input_excerpt=redact(excerpt),

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "llm_providers": ["openai"],
     "include_examples": True,
     "shared_state": "local",
+    "agents": False,
     "license": "MIT",
     "ci": "github",
 }
@@ -53,6 +54,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "author_email": "ada.lovelace@example.org",
         "python_version": "3.11",
         "llm_providers": ["anthropic"],
+        "agents": True,
         "license": "Apache-2.0",
         "ci": "none",
     },
@@ -98,6 +100,16 @@ def answers_for(overrides: Mapping[str, Any]) -> dict[str, Any]:
     if "package_name" not in overrides:
         answers["package_name"] = str(answers["project_slug"]).replace("-", "_")
     return answers
+
+
+def recorded_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers `.copier-answers.yml` keeps: a question whose `when` was false (`agents`
+    without the examples) is not asked, so not recorded."""
+    return {
+        key: value
+        for key, value in answers.items()
+        if key != "agents" or answers["include_examples"]
+    }
 
 
 def snapshot_template(destination: Path) -> Path:
@@ -187,6 +199,7 @@ FEATURE_SAMPLES = (
     "release-notes.txt",
     "tickets.jsonl",
 )
+TRIAGE_DATA = ("orders.json", "faq.json")
 RUNTIME_DIR = REPO_ROOT / "template" / "runtime"
 
 
@@ -224,6 +237,9 @@ def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
             "tests/functional/test_features.py",
             "evals/summarize.jsonl",  # a template-injection case
         }
+        if answers["llm_providers"]:  # the same case, recorded in the example cassette
+            first = "openai" if "openai" in answers["llm_providers"] else "anthropic"
+            files.add(f"tests/cassettes/{first}-summarize.json")
     return files
 
 
@@ -291,8 +307,24 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             "tests/unit/test_eval_datasets.py",
             "tests/unit/test_offline_responders.py",
         }
+    if answers["include_examples"] and answers["agents"]:
+        files |= {
+            f"{package}/features/triage.py",
+            f"{package}/features/agent_cli.py",
+            *(f"{package}/features/triage_data/{name}" for name in TRIAGE_DATA),
+            "tests/functional/test_agent.py",
+            "tests/unit/test_triage_tools.py",
+        }
     if answers["llm_providers"]:
         files.add("tests/integration/test_llm_providers.py")
+        files.add("tests/unit/test_cassettes.py")
+        # Example cassettes in each vendor's wire format, replayed by the integration tier.
+        files |= {f"tests/cassettes/{provider}-adhoc.json" for provider in answers["llm_providers"]}
+        if answers["include_examples"]:
+            # The evaluation's example cassettes and baseline, for the provider called first.
+            first = "openai" if "openai" in answers["llm_providers"] else "anthropic"
+            files |= {f"tests/cassettes/{first}-{prompt}.json" for prompt in EXAMPLE_PROMPTS}
+            files.add(f"evals/baselines/{first}.json")
     if answers["shared_state"] == "redis":
         files.add("tests/integration/test_shared_state.py")
     if answers["ci"] == "github":

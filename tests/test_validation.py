@@ -13,6 +13,11 @@ import pytest
 from tests.rendering import DEFAULTS, REPO_ROOT, render
 
 BAD_ANSWERS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "agents without the examples",
+        {"include_examples": False, "agents": True},
+        "The agent example is one of the examples: answer yes to include_examples",
+    ),
     ("empty name", {"project_name": "   "}, "The project name cannot be empty"),
     ("name too long", {"project_name": "x" * 65}, "65 characters long: keep it to 64 or fewer"),
     (

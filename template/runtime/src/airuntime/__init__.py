@@ -18,6 +18,25 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
+    from airuntime.agents.loop import Agent, AgentConfig
+    from airuntime.agents.run import (
+        AgentLimits,
+        AgentRun,
+        AgentStep,
+        PendingApproval,
+        StopReason,
+        ToolOutcome,
+    )
+    from airuntime.agents.store import RunNotFoundError, RunStore, ToolResults
+    from airuntime.agents.tools import Tool, ToolContext, ToolError, make_tool, tool
+    from airuntime.cli.agents import (
+        exit_code_of,
+        redacted_trace,
+        render_outcome,
+        render_trace,
+        summary_line,
+        trace_app,
+    )
     from airuntime.cli.ask import AskSetup, ask_command
     from airuntime.cli.eval_commands import EvalSetup
     from airuntime.cli.evals import eval_app
@@ -66,6 +85,15 @@ if TYPE_CHECKING:
         escape_delimiters,
         strip_control_characters,
     )
+    from airuntime.model.cassette_mode import CASSETTE_MODES, CassetteMode, CassetteSession
+    from airuntime.model.cassettes import (
+        Cassette,
+        CassetteError,
+        Interaction,
+        ReplayMissError,
+        find_secrets,
+        load_cassettes,
+    )
     from airuntime.model.client import LLMClient
     from airuntime.model.factory import (
         PROVIDERS,
@@ -75,7 +103,7 @@ if TYPE_CHECKING:
         build_provider,
         resolve_provider,
     )
-    from airuntime.model.mock import MockLLM, MockScriptExhaustedError, Reply, Rule, Step
+    from airuntime.model.mock import CallTool, MockLLM, MockScriptExhaustedError, Reply, Rule, Step
     from airuntime.model.mock_faults import (
         Fault,
         FaultKind,
@@ -83,6 +111,8 @@ if TYPE_CHECKING:
         parse_fault_spec,
         parse_latency_spec,
     )
+    from airuntime.model.recording import CassetteRecorder, RecordingClient
+    from airuntime.model.replay import ReplayClient
     from airuntime.observability.events import (
         AttemptRecord,
         CallOutcome,
@@ -121,6 +151,7 @@ if TYPE_CHECKING:
         ProviderClients,
         StackConfig,
         build_resilient_client,
+        cassette_clients,
         provider_clients,
     )
     from airuntime.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker
@@ -139,14 +170,28 @@ if TYPE_CHECKING:
         UnknownCostError,
     )
     from airuntime.resilience.client import ResilientClient
+    from airuntime.resilience.genai_pricing import genai_prices_source
     from airuntime.resilience.interface import ResilientRunner
     from airuntime.resilience.limits import Limits
-    from airuntime.resilience.pricing import ModelPrice, PriceTable, PricingError
+    from airuntime.resilience.pricing import ModelPrice, PriceSource, PriceTable, PricingError
     from airuntime.resilience.retry import RetryPolicy
     from airuntime.resilience.state import RedisConfig, SharedStateUnavailableError
     from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
-    from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
-    from airuntime.structured import Generated, StructuredGenerator, StructuredOutputError
+    from airuntime.review import (
+        Decision,
+        ReviewDecision,
+        ReviewError,
+        ReviewItem,
+        ReviewQueue,
+        ReviewReason,
+        ReviewStatus,
+    )
+    from airuntime.structured import (
+        Generated,
+        StructuredGenerator,
+        StructuredOutputError,
+        SwitchedOffError,
+    )
     from airuntime.testing import FakeClock, RedisServer, flat_prices, resilient_client
     from airuntime.types import (
         TEXT_OUTPUT,
@@ -158,6 +203,10 @@ if TYPE_CHECKING:
         ModelTarget,
         OutputFormat,
         Role,
+        ToolCall,
+        ToolCallDelta,
+        ToolChoice,
+        ToolSpec,
         Usage,
         new_request_id,
     )
@@ -174,6 +223,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "OutputFormat",
         "Role",
         "TEXT_OUTPUT",
+        "ToolCall",
+        "ToolCallDelta",
+        "ToolChoice",
+        "ToolSpec",
         "Usage",
         "new_request_id",
     ),
@@ -202,7 +255,18 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "strip_control_characters",
     ),
     "model.client": ("LLMClient",),
-    "model.mock": ("MockLLM", "MockScriptExhaustedError", "Reply", "Rule", "Step"),
+    "model.cassettes": (
+        "Cassette",
+        "CassetteError",
+        "Interaction",
+        "ReplayMissError",
+        "find_secrets",
+        "load_cassettes",
+    ),
+    "model.cassette_mode": ("CASSETTE_MODES", "CassetteMode", "CassetteSession"),
+    "model.recording": ("CassetteRecorder", "RecordingClient"),
+    "model.replay": ("ReplayClient",),
+    "model.mock": ("CallTool", "MockLLM", "MockScriptExhaustedError", "Reply", "Rule", "Step"),
     "model.mock_faults": (
         "Fault",
         "FaultKind",
@@ -249,7 +313,15 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "load_registry",
         "shared_registry",
     ),
-    "review": ("ReviewItem", "ReviewQueue", "ReviewReason"),
+    "review": (
+        "Decision",
+        "ReviewDecision",
+        "ReviewError",
+        "ReviewItem",
+        "ReviewQueue",
+        "ReviewReason",
+        "ReviewStatus",
+    ),
     "resilience.breaker": ("BreakerBoard", "BreakerState", "CircuitBreaker"),
     "resilience.budget": ("Budget", "BudgetExceeded", "BudgetUnavailableError", "DailyLedger"),
     "resilience.state": ("RedisConfig", "SharedStateUnavailableError"),
@@ -264,7 +336,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "resilience.client": ("ResilientClient",),
     "resilience.interface": ("ResilientRunner",),
     "resilience.limits": ("Limits",),
-    "resilience.pricing": ("ModelPrice", "PriceTable", "PricingError"),
+    "resilience.pricing": ("ModelPrice", "PriceSource", "PriceTable", "PricingError"),
+    "resilience.genai_pricing": ("genai_prices_source",),
     "resilience.retry": ("RetryPolicy",),
     "resilience.targets": ("MASKABLE_ERRORS", "parse_error_kinds", "parse_targets"),
     "resilience.assembly": (
@@ -273,9 +346,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ProviderClients",
         "StackConfig",
         "build_resilient_client",
+        "cassette_clients",
         "provider_clients",
     ),
-    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError"),
+    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError", "SwitchedOffError"),
     "features": ("FeatureOutput", "FeaturePolicy", "FeatureResult", "FeatureSystem"),
     "evals.feature": ("CustomScorer", "EvalFeature"),
     "evals.gate": ("Tolerances",),
@@ -295,6 +369,38 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "set_global_options",
         "wants_json",
     ),
+    "agents.loop": (
+        "Agent",
+        "AgentConfig",
+    ),
+    "agents.run": (
+        "AgentLimits",
+        "AgentRun",
+        "AgentStep",
+        "PendingApproval",
+        "StopReason",
+        "ToolOutcome",
+    ),
+    "agents.store": (
+        "RunNotFoundError",
+        "RunStore",
+        "ToolResults",
+    ),
+    "agents.tools": (
+        "Tool",
+        "ToolContext",
+        "ToolError",
+        "make_tool",
+        "tool",
+    ),
+    "cli.agents": (
+        "exit_code_of",
+        "redacted_trace",
+        "render_outcome",
+        "render_trace",
+        "summary_line",
+        "trace_app",
+    ),
     "cli.ask": ("AskSetup", "ask_command"),
     "cli.prompts": ("PromptSetup", "prompts_app"),
     "cli.review": ("item_row", "review_app"),
@@ -306,11 +412,17 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _OWNER = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test compares them)
+    "CASSETTE_MODES",
     "KNOWN_PROVIDERS",
     "MASKABLE_ERRORS",
     "PROVIDERS",
     "STDIN",
     "TEXT_OUTPUT",
+    "Agent",
+    "AgentConfig",
+    "AgentLimits",
+    "AgentRun",
+    "AgentStep",
     "AllTargetsFailedError",
     "AskSetup",
     "AttemptRecord",
@@ -325,6 +437,12 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "CacheConfig",
     "CallOutcome",
     "CallRecord",
+    "CallTool",
+    "Cassette",
+    "CassetteError",
+    "CassetteMode",
+    "CassetteRecorder",
+    "CassetteSession",
     "ChainResult",
     "Chunk",
     "CircuitBreaker",
@@ -335,6 +453,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "DailyLedger",
     "Dataset",
     "DatasetError",
+    "Decision",
     "EvalCase",
     "EvalFeature",
     "EvalSetup",
@@ -349,6 +468,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "FinishReason",
     "Generated",
     "InputRejectedError",
+    "Interaction",
     "LLMClient",
     "LLMError",
     "LLMRequest",
@@ -368,6 +488,8 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "NullObserver",
     "Observer",
     "OutputFormat",
+    "PendingApproval",
+    "PriceSource",
     "PriceTable",
     "PricingError",
     "Prompt",
@@ -385,10 +507,13 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ProviderConnectionError",
     "ProviderTimeoutError",
     "RateLimitedError",
+    "RecordingClient",
     "RecordingObserver",
     "RedisConfig",
     "RedisServer",
     "RenderedPrompt",
+    "ReplayClient",
+    "ReplayMissError",
     "Reply",
     "ResilienceConfig",
     "ResilientClient",
@@ -396,21 +521,37 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ResponseCache",
     "RetryPolicy",
     "RetryableError",
+    "ReviewDecision",
+    "ReviewError",
     "ReviewItem",
     "ReviewQueue",
     "ReviewReason",
+    "ReviewStatus",
     "Role",
     "Rule",
+    "RunNotFoundError",
+    "RunStore",
     "ServerError",
     "SharedStateUnavailableError",
     "StackConfig",
     "Step",
+    "StopReason",
     "StructuredGenerator",
     "StructuredOutputError",
+    "SwitchedOffError",
     "TargetFailure",
     "Telemetry",
     "TerminalError",
     "Tolerances",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
+    "ToolContext",
+    "ToolError",
+    "ToolOutcome",
+    "ToolResults",
+    "ToolSpec",
     "UnknownCostError",
     "Usage",
     "ValidationFailure",
@@ -418,6 +559,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "build_mock",
     "build_provider",
     "build_resilient_client",
+    "cassette_clients",
     "check_lock",
     "clean_labels",
     "clean_text",
@@ -427,17 +569,22 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "escape_delimiters",
     "eval_app",
     "exit_code_for",
+    "exit_code_of",
     "exits_on_known_errors",
     "fail",
+    "find_secrets",
     "fit",
     "flat_prices",
+    "genai_prices_source",
     "global_options",
     "item_row",
     "lead",
+    "load_cassettes",
     "load_dataset",
     "load_or_exit",
     "load_registry",
     "log_format_for",
+    "make_tool",
     "new_request_id",
     "offline_note",
     "one_line",
@@ -452,7 +599,10 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ranked",
     "read_text",
     "redact",
+    "redacted_trace",
     "register_scorer",
+    "render_outcome",
+    "render_trace",
     "reset_logging",
     "resilient_client",
     "resolve_provider",
@@ -463,6 +613,9 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "split_sentences",
     "stats_command",
     "strip_control_characters",
+    "summary_line",
+    "tool",
+    "trace_app",
     "wants_json",
     "word_count",
     "words",

@@ -143,6 +143,7 @@ def test_the_exit_codes_are_a_contract() -> None:
         "EVAL_REGRESSION": 9,
         "MODEL_REFUSED": 10,
         "CONTEXT_LENGTH_EXCEEDED": 11,
+        "AGENT_STOPPED": 12,
     }
 
 

@@ -89,6 +89,7 @@ def read_text(source: str) -> str:
 def exit_code_for(error: BaseException) -> ExitCode | None:
     """The exit code of a failure a person can act on; None for a bug."""
     # Imported here: only a failing command pays for importing the model stack's errors.
+    from airuntime.agents.store import RunNotFoundError
     from airuntime.errors import ContentFilteredError, ContextLengthExceededError, LLMError
     from airuntime.guardrails import InputRejectedError
     from airuntime.prompts import PromptInputError, PromptLoadError
@@ -96,7 +97,7 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
     from airuntime.resilience.chain import UnknownCostError
     from airuntime.structured import StructuredOutputError
 
-    if isinstance(error, InputRejectedError | PromptInputError):
+    if isinstance(error, InputRejectedError | PromptInputError | RunNotFoundError):
         return ExitCode.BAD_INPUT
     if isinstance(error, ConfigurationError | UnknownCostError):
         return ExitCode.CONFIGURATION_ERROR

@@ -27,7 +27,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from airuntime.observability.events import PROMPT_HASH, PROMPT_ID, PROMPT_VERSION
-from airuntime.types import LLMRequest, LLMResponse, ModelTarget
+from airuntime.types import LLMRequest, LLMResponse, Message, ModelTarget
 
 _IDEMPOTENCY_PREFIX = "idempotency:"
 # Bumped when the key's material changes, so no entry is found under a key meaning otherwise.
@@ -83,8 +83,21 @@ def cache_key(
         "seed": request.seed,
         "output": request.output.model_dump(mode="json"),
     }
+    if request.tools or any(_has_tool_parts(message) for message in request.messages):
+        # Only then, so the keys of requests without tools stay what they were.
+        material["tools"] = [tool.model_dump(mode="json") for tool in request.tools]
+        material["tool_choice"] = request.tool_choice
+        material["tool_messages"] = [
+            [call.model_dump(mode="json") for call in message.tool_calls]
+            + [message.tool_call_id, message.is_error]
+            for message in request.messages
+        ]
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _has_tool_parts(message: Message) -> bool:
+    return bool(message.tool_calls) or message.tool_call_id is not None
 
 
 class ResponseCache:

@@ -87,6 +87,10 @@ bench: sync ## Benchmarks against issue 12's targets: copy to green, validate ag
 bench-retrieval: sync ## Retrieval: ingest chunks/s, embedded store vs exact numpy at 10k/100k chunks, pgvector HNSW recall@10 and p50 at 100k (reports/, minutes)
 	uv run --frozen python template/runtime/benchmarks/bench_retrieval.py --reports-dir reports $(BENCH_ARGS)
 
+.PHONY: bench-redis
+bench-redis: sync ## Shared state on Redis vs local, side by side: added p50 per call, throughput at 100 in flight (needs redis-server)
+	cd template/runtime && uv run --frozen --project ../.. python benchmarks/bench_redis.py
+
 .PHONY: bench-full
 bench-full: sync ## make bench plus the full suite, timed once (minutes)
 	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)

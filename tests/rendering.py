@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "python_version": "3.12",
     "llm_providers": ["openai"],
     "include_examples": True,
+    "shared_state": "local",
     "agents": False,
     "retrieval": False,
     "license": "MIT",
@@ -72,6 +73,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "python_version": "3.13",
         "llm_providers": ["openai", "anthropic"],
         "retrieval": True,
+        "shared_state": "redis",
         "license": "BSD-3-Clause",
         "ci": "github",
     },
@@ -79,6 +81,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "project_name": "Internal Tools",
         "python_version": "3.12",
         "llm_providers": [],
+        "shared_state": "redis",
         "license": "Proprietary",
         "ci": "none",
     },
@@ -346,6 +349,8 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             first = "openai" if "openai" in answers["llm_providers"] else "anthropic"
             files |= {f"tests/cassettes/{first}-{prompt}.json" for prompt in EXAMPLE_PROMPTS}
             files.add(f"evals/baselines/{first}.json")
+    if answers["shared_state"] == "redis":
+        files.add("tests/integration/test_shared_state.py")
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
         files |= {".github/workflows/template-update.yml", ".github/workflows/runtime.yml"}

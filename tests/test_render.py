@@ -206,7 +206,13 @@ def test_answers_shape_the_project(
     assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
     dependencies = pyproject["project"]["dependencies"]
     runtime = [spec for spec in dependencies if spec.startswith("airuntime")]
-    extras = sorted(answers["llm_providers"]) + (["retrieval"] if answers["retrieval"] else [])
+    extras = sorted(
+        [
+            *answers["llm_providers"],
+            *(["redis"] if answers["shared_state"] == "redis" else []),
+            *(["retrieval"] if answers["retrieval"] else []),
+        ]
+    )
     assert runtime == [f"airuntime[{','.join(extras)}]" if extras else "airuntime"]
     optional = pyproject["project"]["optional-dependencies"]
     assert ("pgvector" in optional) is answers["retrieval"]

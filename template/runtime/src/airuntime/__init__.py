@@ -155,7 +155,12 @@ if TYPE_CHECKING:
         provider_clients,
     )
     from airuntime.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker
-    from airuntime.resilience.budget import Budget, BudgetExceeded, DailyLedger
+    from airuntime.resilience.budget import (
+        Budget,
+        BudgetExceeded,
+        BudgetUnavailableError,
+        DailyLedger,
+    )
     from airuntime.resilience.cache import ResponseCache
     from airuntime.resilience.chain import (
         AllTargetsFailedError,
@@ -170,6 +175,7 @@ if TYPE_CHECKING:
     from airuntime.resilience.limits import Limits
     from airuntime.resilience.pricing import ModelPrice, PriceSource, PriceTable, PricingError
     from airuntime.resilience.retry import RetryPolicy
+    from airuntime.resilience.state import RedisConfig, SharedStateUnavailableError
     from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
     from airuntime.retrieval.answering import (
         NOT_FOUND_ANSWER,
@@ -217,7 +223,7 @@ if TYPE_CHECKING:
         StructuredOutputError,
         SwitchedOffError,
     )
-    from airuntime.testing import FakeClock, flat_prices, resilient_client
+    from airuntime.testing import FakeClock, RedisServer, flat_prices, resilient_client
     from airuntime.types import (
         TEXT_OUTPUT,
         Chunk,
@@ -352,7 +358,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ReviewStatus",
     ),
     "resilience.breaker": ("BreakerBoard", "BreakerState", "CircuitBreaker"),
-    "resilience.budget": ("Budget", "BudgetExceeded", "DailyLedger"),
+    "resilience.budget": ("Budget", "BudgetExceeded", "BudgetUnavailableError", "DailyLedger"),
+    "resilience.state": ("RedisConfig", "SharedStateUnavailableError"),
     "resilience.cache": ("ResponseCache",),
     "resilience.chain": (
         "AllTargetsFailedError",
@@ -435,7 +442,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "cli.stats": ("stats_command",),
     "cli.evals": ("eval_app",),
     "cli.eval_commands": ("EvalSetup",),
-    "testing": ("FakeClock", "flat_prices", "resilient_client"),
+    "testing": ("FakeClock", "RedisServer", "flat_prices", "resilient_client"),
     "retrieval.errors": ("DocumentError", "StoreError"),
     "retrieval.documents": (
         "Document",
@@ -506,6 +513,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "Budget",
     "BudgetConfig",
     "BudgetExceeded",
+    "BudgetUnavailableError",
     "CacheConfig",
     "CachedEmbedder",
     "CallOutcome",
@@ -602,6 +610,8 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "RateLimitedError",
     "RecordingClient",
     "RecordingObserver",
+    "RedisConfig",
+    "RedisServer",
     "RenderedPrompt",
     "ReplayClient",
     "ReplayMissError",
@@ -624,6 +634,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "RunNotFoundError",
     "RunStore",
     "ServerError",
+    "SharedStateUnavailableError",
     "StackConfig",
     "Step",
     "StopReason",

@@ -262,7 +262,7 @@ class StructuredGenerator:
     ) -> Generated[T]:
         client = self.client
         targets = [target.model_target for target in rendered.targets]
-        cached = client.lookup(first, idempotency_key, use_cache=use_cache, targets=targets)
+        cached = await client.lookup(first, idempotency_key, use_cache=use_cache, targets=targets)
         if cached is not None:
             value = parse_output(cached.response, output_model)
             if not isinstance(value, list):
@@ -285,7 +285,7 @@ class StructuredGenerator:
             raw_text = outcome.response.text
             value = parse_output(outcome.response, output_model)
             if not isinstance(value, list):
-                client.remember(
+                await client.remember(
                     first, idempotency_key, outcome, use_cache=use_cache, targets=targets
                 )
                 return self._result(value, outcome.response, call, repair)

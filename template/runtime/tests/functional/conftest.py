@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from pydantic import BaseModel, ConfigDict, Field
 
 from airuntime.evals.feature import EvalFeature
@@ -38,7 +39,7 @@ from airuntime.resilience.assembly import (
 from airuntime.resilience.chain import ResilienceConfig
 from airuntime.resilience.retry import RetryPolicy
 from airuntime.structured import StructuredGenerator
-from airuntime.testing import FakeClock
+from airuntime.testing import FakeClock, RedisServer
 from airuntime.types import LLMRequest, LLMResponse, Usage
 
 LIBRARY = Path(__file__).parent / "library"
@@ -172,3 +173,21 @@ def build_system(quiet_logs: None) -> Callable[[MockLLM], FeatureSystem]:
         return FeatureSystem(telemetry, client, generator, offline=True, review_queue=None)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session (its files in a temporary directory)."""
+    missing = RedisServer.missing()
+    if missing is not None:
+        pytest.skip(missing)
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    with redis.Redis.from_url(redis_server.url) as connection:
+        connection.flushall()
+    return redis_server.url

@@ -552,7 +552,7 @@ async def test_a_cached_response_is_served_for_free_named_after_who_answered(
         1,
         0,
     )
-    assert stack.client.lookup(request()) == again
+    assert await stack.client.lookup(request()) == again
 
 
 async def test_a_run_bypassing_the_cache_neither_reads_nor_stores(cache: ResponseCache) -> None:
@@ -588,9 +588,9 @@ async def test_remember_and_lookup_use_the_cache_by_default(cache: ResponseCache
     answer = LLMResponse(text=ANSWER, model="model-a", provider="primary")
     result = ChainResult(answer, PRIMARY, 0, 1, Decimal(0), "primary")
 
-    stack.client.remember(request(), None, result)
+    await stack.client.remember(request(), None, result)
 
-    hit = stack.client.lookup(request())
+    hit = await stack.client.lookup(request())
     assert hit is not None
     assert (hit.response, hit.target, hit.served_by, hit.cache_hit) == (
         answer,
@@ -598,7 +598,7 @@ async def test_remember_and_lookup_use_the_cache_by_default(cache: ResponseCache
         "primary",
         True,
     )
-    assert stack.client.lookup(request(), use_cache=False) is None
+    assert await stack.client.lookup(request(), use_cache=False) is None
 
 
 async def test_a_stored_answer_is_served_only_while_its_server_serves_its_target(
@@ -616,8 +616,8 @@ async def test_a_stored_answer_is_served_only_while_its_server_serves_its_target
     assert (served.cache_hit, served.served_by) == (False, "elsewhere")
 
     # The first answer is kept for its own server, and never given to the other.
-    assert (offline.client.lookup(request()) or served).served_by == "primary"
-    assert (moved.client.lookup(request()) or stand_in).served_by == "elsewhere"
+    assert ((await offline.client.lookup(request())) or served).served_by == "primary"
+    assert ((await moved.client.lookup(request())) or stand_in).served_by == "elsewhere"
     elsewhere = moved.client.clients["primary"]
     assert isinstance(elsewhere, MockLLM)
     assert len(elsewhere.requests) == 1

@@ -65,17 +65,53 @@ class AttemptBooks:
         number: int,
         served_by: str,
     ) -> Attempt:
-        """Reserve the attempt's worst-case cost; raises BudgetExceeded before anything is sent."""
+        """Reserve the attempt's worst-case cost; raises BudgetExceeded before anything is sent
+        (a local budget only: the client uses `aopen`)."""
+        worst, input_tokens = self._worst_case(request, call, target)
+        reservation = self.budget.reserve(worst, call.budget)
+        return self._opened(
+            request, call, target, fallback_index, number, served_by, reservation, input_tokens
+        )
+
+    async def aopen(
+        self,
+        request: LLMRequest,
+        call: CallState,
+        target: ModelTarget,
+        fallback_index: int,
+        number: int,
+        served_by: str,
+    ) -> Attempt:
+        """`open`, with a budget whose day ledger may be shared (and so awaited)."""
+        worst, input_tokens = self._worst_case(request, call, target)
+        reservation = await self.budget.areserve(worst, call.budget)
+        return self._opened(
+            request, call, target, fallback_index, number, served_by, reservation, input_tokens
+        )
+
+    def _worst_case(
+        self, request: LLMRequest, call: CallState, target: ModelTarget
+    ) -> tuple[Decimal, int]:
         input_tokens = estimate_input_tokens(request)
         price = self.pricing.price(target.provider, target.model)
         if price is None:
             if not self.allow_unknown_cost:
                 raise UnknownCostError(target)
             call.unknown_cost = True
-            worst = ZERO
-        else:
-            worst = price.worst_case(input_tokens, request.max_tokens)
-        reservation = self.budget.reserve(worst, call.budget)
+            return ZERO, input_tokens
+        return price.worst_case(input_tokens, request.max_tokens), input_tokens
+
+    def _opened(
+        self,
+        request: LLMRequest,
+        call: CallState,
+        target: ModelTarget,
+        fallback_index: int,
+        number: int,
+        served_by: str,
+        reservation: Reservation,
+        input_tokens: int,
+    ) -> Attempt:
         call.attempts += 1
         return Attempt(
             call=call,

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airuntime.errors import ConfigurationError
 from airuntime.model.cassette_mode import CassetteSession
@@ -23,13 +24,17 @@ from airuntime.model.factory import MOCK, MockConfig, ProviderConfig, build_mock
 from airuntime.model.mock import Rule
 from airuntime.observability.events import Observer
 from airuntime.resilience.breaker import BreakerBoard
-from airuntime.resilience.budget import Budget, DailyLedger
-from airuntime.resilience.cache import ResponseCache
+from airuntime.resilience.budget import DEFAULT_LEASE_SECONDS, Budget, DailyLedger
+from airuntime.resilience.cache import ResponseCache, ResponseStore
 from airuntime.resilience.chain import ResilienceConfig
 from airuntime.resilience.client import ResilientClient
 from airuntime.resilience.limits import Limits
 from airuntime.resilience.pricing import PriceSource, PriceTable, PricingError
+from airuntime.resilience.state import LocalLedger, RedisConfig, SharedLedger
 from airuntime.types import ModelTarget
+
+if TYPE_CHECKING:
+    from airuntime.resilience.shared.connection import RedisState
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,9 @@ class BudgetConfig:
     per_process: Decimal | None = Decimal(10)
     per_day: Decimal | None = Decimal(50)
     ledger_path: Path = Path("var/budget.sqlite3")
+    # A lease not renewed for this long comes back to the others: the time in which a killed
+    # process's unused budget is recovered.
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +76,9 @@ class StackConfig:
     price_fallback: PriceSource | None = None
     cache: CacheConfig | None = field(default_factory=CacheConfig)  # None: no cache
     fallbacks: tuple[ModelTarget, ...] = ()
+    # Budget, breakers, rate limits and cache shared by every instance on one Redis; None:
+    # this process's own (memory and SQLite).
+    shared: RedisConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,13 +157,111 @@ def cassette_clients(
     return ProviderClients(clients, default_provider, offline=False)
 
 
-def build_budget(config: BudgetConfig) -> Budget:
-    ledger = DailyLedger(config.ledger_path) if config.per_day is not None else None
+def build_budget(config: BudgetConfig, shared: SharedParts | None = None) -> Budget:
+    """The budget; with shared state its day ledger is on Redis (and, when configured, an
+    SQLite ledger is the fallback if Redis goes away)."""
+    ledger: LocalLedger | SharedLedger | None = None
+    fallback = None
+    if config.per_day is not None:
+        if shared is None:
+            ledger = DailyLedger(config.ledger_path, lease_seconds=config.lease_seconds)
+        else:
+            ledger = shared.ledger(config.lease_seconds)
+            if shared.state.config.budget_fallback_local:
+                fallback = DailyLedger(config.ledger_path, lease_seconds=config.lease_seconds)
     return Budget(
         per_call=config.per_call,
         per_process=config.per_process,
         per_day=config.per_day,
         ledger=ledger,
+        fallback=fallback,
+    )
+
+
+class SharedParts:
+    """The Redis-backed parts, made on one connection (imported only when REDIS_URL is set,
+    so a project without the `redis` extra never needs the package)."""
+
+    def __init__(self, state: RedisState) -> None:
+        self.state = state
+
+    @classmethod
+    def connect(cls, config: RedisConfig) -> SharedParts:
+        try:
+            from airuntime.resilience.shared.connection import connect
+        except ImportError:
+            raise ConfigurationError(
+                "REDIS_URL is set but the redis package is not installed: install the "
+                "runtime's `redis` extra (airuntime[redis]), or unset REDIS_URL."
+            ) from None
+        return cls(connect(config))
+
+    def ledger(self, lease_seconds: float) -> SharedLedger:
+        from airuntime.resilience.shared.ledger import RedisLedger
+
+        return RedisLedger(self.state, lease_seconds=lease_seconds)
+
+    def cache(self, ttl_seconds: float) -> ResponseStore:
+        from airuntime.resilience.shared.cache import RedisResponseStore
+
+        return RedisResponseStore(self.state, ttl_seconds=ttl_seconds)
+
+    def breakers(
+        self, *, failure_threshold: int, cooldown_seconds: float, clock: Callable[[], float]
+    ) -> BreakerBoard:
+        from airuntime.resilience.shared.breaker import SharedBreakerBoard
+
+        return SharedBreakerBoard(
+            self.state,
+            failure_threshold=failure_threshold,
+            cooldown_seconds=cooldown_seconds,
+            clock=clock,
+        )
+
+    def limits(
+        self,
+        *,
+        max_concurrency: int,
+        requests_per_minute: int | None,
+        tokens_per_minute: int | None,
+    ) -> Limits:
+        from airuntime.resilience.shared.limits import SharedLimits
+
+        return SharedLimits(
+            self.state,
+            max_concurrency=max_concurrency,
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+        )
+
+
+def build_breakers(
+    config: StackConfig, shared: SharedParts | None, clock: Callable[[], float]
+) -> BreakerBoard:
+    if shared is not None:
+        return shared.breakers(
+            failure_threshold=config.breaker_failure_threshold,
+            cooldown_seconds=config.breaker_cooldown_seconds,
+            clock=clock,
+        )
+    return BreakerBoard(
+        failure_threshold=config.breaker_failure_threshold,
+        cooldown_seconds=config.breaker_cooldown_seconds,
+        clock=clock,
+    )
+
+
+def build_limits(config: StackConfig, shared: SharedParts | None) -> Limits:
+    if shared is not None:
+        return shared.limits(
+            max_concurrency=config.max_concurrency,
+            requests_per_minute=config.requests_per_minute,
+            tokens_per_minute=config.tokens_per_minute,
+        )
+    return Limits(
+        max_concurrency=config.max_concurrency,
+        requests_per_minute=config.requests_per_minute,
+        tokens_per_minute=config.tokens_per_minute,
     )
 
 
@@ -178,25 +287,22 @@ def build_resilient_client(
     pricing = config.prices if config.prices is not None else load_prices(config.prices_file)
     if config.price_fallback is not None:
         pricing = pricing.with_fallback(config.price_fallback)
-    cache = None
+    shared = None if config.shared is None else SharedParts.connect(config.shared)
+    cache: ResponseStore | None = None
     if config.cache is not None:
-        cache = ResponseCache(config.cache.path, ttl_seconds=config.cache.ttl_seconds)
+        cache = (
+            ResponseCache(config.cache.path, ttl_seconds=config.cache.ttl_seconds)
+            if shared is None
+            else shared.cache(config.cache.ttl_seconds)
+        )
     return ResilientClient(
         providers.clients,
         default_provider=providers.default_provider,
         config=config.resilience,
         pricing=pricing,
-        budget=build_budget(config.budget),
-        breakers=BreakerBoard(
-            failure_threshold=config.breaker_failure_threshold,
-            cooldown_seconds=config.breaker_cooldown_seconds,
-            clock=clock,
-        ),
-        limits=Limits(
-            max_concurrency=config.max_concurrency,
-            requests_per_minute=config.requests_per_minute,
-            tokens_per_minute=config.tokens_per_minute,
-        ),
+        budget=build_budget(config.budget, shared),
+        breakers=build_breakers(config, shared, clock),
+        limits=build_limits(config, shared),
         fallbacks=config.fallbacks,
         cache=cache,
         observer=observer,

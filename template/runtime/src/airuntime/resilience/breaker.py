@@ -61,6 +61,10 @@ class CircuitBreaker:
         self._probe_in_flight = True
         return True
 
+    async def aallow(self) -> bool:
+        """`allow`, as the client asks it (a shared breaker asks the others too)."""
+        return self.allow()
+
     def record_success(self) -> None:
         self._state = BreakerState.CLOSED
         self._failures = 0

@@ -22,6 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -44,6 +45,22 @@ class StoredAnswer(BaseModel):
     target: ModelTarget
     served_by: str
     endpoint: str | None = None
+
+
+class ResponseStore(Protocol):
+    """Answers by cache key, and idempotency records by idempotency key: the storage interface
+    of the cache (SQLite: `ResponseCache`; Redis: `shared.cache.RedisResponseStore`). The key is
+    an opaque string (`cache_key` computes it); a store never looks inside."""
+
+    async def aget(self, key: str) -> StoredAnswer | None: ...
+
+    async def aput(self, key: str, answer: StoredAnswer) -> None: ...
+
+    async def aget_idempotent(self, idempotency_key: str) -> StoredAnswer | None: ...
+
+    async def aput_idempotent(self, idempotency_key: str, answer: StoredAnswer) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 def cache_key(
@@ -133,3 +150,20 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+
+    # The ResponseStore interface (the client's): SQLite answers at once, so these just call.
+
+    async def aget(self, key: str) -> StoredAnswer | None:
+        return self.get(key)
+
+    async def aput(self, key: str, answer: StoredAnswer) -> None:
+        self.put(key, answer)
+
+    async def aget_idempotent(self, idempotency_key: str) -> StoredAnswer | None:
+        return self.get_idempotent(idempotency_key)
+
+    async def aput_idempotent(self, idempotency_key: str, answer: StoredAnswer) -> None:
+        self.put_idempotent(idempotency_key, answer)
+
+    async def aclose(self) -> None:
+        self.close()

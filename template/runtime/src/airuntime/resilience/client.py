@@ -37,7 +37,7 @@ from airuntime.observability.events import (
 from airuntime.resilience.accounting import AttemptBooks
 from airuntime.resilience.breaker import BreakerBoard
 from airuntime.resilience.budget import ZERO, Budget
-from airuntime.resilience.cache import ResponseCache, StoredAnswer, cache_key
+from airuntime.resilience.cache import ResponseStore, StoredAnswer, cache_key
 from airuntime.resilience.chain import (
     AllTargetsFailedError,
     CallState,
@@ -82,7 +82,7 @@ class ResilientClient:
         breakers: BreakerBoard,
         limits: Limits,
         fallbacks: Sequence[ModelTarget] = (),
-        cache: ResponseCache | None = None,
+        cache: ResponseStore | None = None,
         observer: Observer | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -205,7 +205,7 @@ class ResilientClient:
         call: CallState,
     ) -> ChainResult:
         chain = tuple(targets) if targets else self.targets_for(request)
-        cached = self.lookup(request, idempotency_key, use_cache=use_cache, targets=chain)
+        cached = await self.lookup(request, idempotency_key, use_cache=use_cache, targets=chain)
         if cached is not None:
             call.target, call.fallback_index = cached.target, cached.fallback_index
             call.served_by = cached.served_by
@@ -213,7 +213,7 @@ class ResilientClient:
 
         failures: list[TargetFailure] = []
         for index, target in enumerate(chain):
-            if not self._usable(target, index, call, failures):
+            if not await self._usable(target, index, call, failures):
                 continue
             attempts_before = call.attempts
             try:
@@ -232,7 +232,9 @@ class ResilientClient:
             result = ChainResult(
                 response, target, index, call.attempts - attempts_before, cost, served_by
             )
-            self.remember(request, idempotency_key, result, use_cache=use_cache, targets=chain)
+            await self.remember(
+                request, idempotency_key, result, use_cache=use_cache, targets=chain
+            )
             return result
         raise AllTargetsFailedError(failures)
 
@@ -241,7 +243,7 @@ class ResilientClient:
     ) -> tuple[LLMResponse, Decimal | None]:
         """The response and its cost (None when the model has no price)."""
         client = self.clients[target.provider]
-        attempt = self.books.open(request, call, target, index, number, client.provider)
+        attempt = await self.books.aopen(request, call, target, index, number, client.provider)
         try:
             async with self.limits.slot(attempt.tokens):
                 timeout = attempt_timeout(self.config.attempt_timeout_seconds, call)
@@ -289,7 +291,7 @@ class ResilientClient:
         target = model_target(self.default_provider, request.model)
         try:
             failures: list[TargetFailure] = []
-            if not self._usable(target, 0, call, failures):
+            if not await self._usable(target, 0, call, failures):
                 raise AllTargetsFailedError(failures)
             response = await self._with_retries(
                 call, partial(self._embed_attempt, request, target, call)
@@ -354,7 +356,7 @@ class ResilientClient:
         chain = tuple(targets) if targets else self.targets_for(request)
         failures: list[TargetFailure] = []
         for index, target in enumerate(chain):
-            if not self._usable(target, index, call, failures):
+            if not await self._usable(target, index, call, failures):
                 continue
             attempts_before = call.attempts
             try:
@@ -392,7 +394,7 @@ class ResilientClient:
         self, request: LLMRequest, target: ModelTarget, index: int, call: CallState, number: int
     ) -> OpenStream:
         client = self.clients[target.provider]
-        attempt = self.books.open(request, call, target, index, number, client.provider)
+        attempt = await self.books.aopen(request, call, target, index, number, client.provider)
         opened = OpenStream(
             client.stream(request),
             attempt,
@@ -447,7 +449,7 @@ class ResilientClient:
             else:
                 return cast("T", do)
 
-    def _usable(
+    async def _usable(
         self, target: ModelTarget, index: int, call: CallState, failures: list[TargetFailure]
     ) -> bool:
         """Whether to try the target now; if not, record and report why it was skipped."""
@@ -456,7 +458,7 @@ class ResilientClient:
             reason = "not_configured"
         elif call.deadline.remaining() <= 0:
             reason = "deadline_exceeded"
-        elif not self.breakers.get(target).allow():
+        elif not await self.breakers.get(target).aallow():
             reason = "breaker_open"
         else:
             return True
@@ -465,7 +467,7 @@ class ResilientClient:
         self.books.skip(call, target, index, reason, served_by)
         return False
 
-    def lookup(
+    async def lookup(
         self,
         request: LLMRequest,
         idempotency_key: str | None = None,
@@ -486,9 +488,9 @@ class ResilientClient:
         chain = tuple(targets) if targets else self.targets_for(request)
         stored = None
         if idempotency_key is not None:
-            stored = self._trusted(self.cache.get_idempotent(idempotency_key), chain)
+            stored = self._trusted(await self.cache.aget_idempotent(idempotency_key), chain)
         if stored is None and use_cache:
-            stored = self._trusted(self.cache.get(self._cache_key(request, chain)), chain)
+            stored = self._trusted(await self.cache.aget(self._cache_key(request, chain)), chain)
         if stored is None:
             return None
         index = chain.index(stored.target)
@@ -496,7 +498,7 @@ class ResilientClient:
             stored.response, stored.target, index, 0, ZERO, stored.served_by, cache_hit=True
         )
 
-    def remember(
+    async def remember(
         self,
         request: LLMRequest,
         idempotency_key: str | None,
@@ -517,9 +519,9 @@ class ResilientClient:
         )
         if use_cache:
             chain = tuple(targets) if targets else self.targets_for(request)
-            self.cache.put(self._cache_key(request, chain), answer)
+            await self.cache.aput(self._cache_key(request, chain), answer)
         if idempotency_key is not None:
-            self.cache.put_idempotent(idempotency_key, answer)
+            await self.cache.aput_idempotent(idempotency_key, answer)
 
     def server(self, provider: str) -> tuple[str, str | None] | None:
         """Who serves `provider` now: its client's name (the provider, or "mock" standing in)
@@ -549,8 +551,8 @@ class ResilientClient:
         for client in {id(client): client for client in self.clients.values()}.values():
             await client.aclose()
         if self.cache is not None:
-            self.cache.close()
-        self.budget.close()
+            await self.cache.aclose()
+        await self.budget.aclose()
 
 
 def swap_model(request: LLMRequest, target: ModelTarget) -> LLMRequest:

@@ -47,7 +47,7 @@ class ResilientRunner(LLMClient, Protocol):
         """Answer from the cache or the first target that can; with `call`, as part of it."""
         ...
 
-    def lookup(
+    async def lookup(
         self,
         request: LLMRequest,
         idempotency_key: str | None = None,
@@ -60,7 +60,7 @@ class ResilientRunner(LLMClient, Protocol):
         server would still be asked (a stand-in's answer never reaches a real provider's call)."""
         ...
 
-    def remember(
+    async def remember(
         self,
         request: LLMRequest,
         idempotency_key: str | None,

@@ -139,6 +139,13 @@ if TYPE_CHECKING:
     from airuntime.resilience.retry import RetryPolicy
     from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
     from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
+    from airuntime.service.app import create_service_app
+    from airuntime.service.auth import ApiKeyring, hash_api_key, new_api_key
+    from airuntime.service.errors import ErrorPolicy, ServiceError, service_error_for
+    from airuntime.service.readiness import Check
+    from airuntime.service.routes import AskBody, FeatureResponse, add_feature_route
+    from airuntime.service.server import ServerOptions, serve
+    from airuntime.service.service import Service, ServiceConfig, check_exposure
     from airuntime.structured import Generated, StructuredGenerator, StructuredOutputError
     from airuntime.testing import FakeClock, flat_prices, resilient_client
     from airuntime.types import (
@@ -287,6 +294,32 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "cli.evals": ("eval_app",),
     "cli.eval_commands": ("EvalSetup",),
     "testing": ("FakeClock", "flat_prices", "resilient_client"),
+    "service.app": ("create_service_app",),
+    "service.auth": (
+        "ApiKeyring",
+        "hash_api_key",
+        "new_api_key",
+    ),
+    "service.errors": (
+        "ErrorPolicy",
+        "ServiceError",
+        "service_error_for",
+    ),
+    "service.readiness": ("Check",),
+    "service.routes": (
+        "AskBody",
+        "FeatureResponse",
+        "add_feature_route",
+    ),
+    "service.server": (
+        "ServerOptions",
+        "serve",
+    ),
+    "service.service": (
+        "Service",
+        "ServiceConfig",
+        "check_exposure",
+    ),
 }
 _OWNER = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -297,6 +330,8 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "STDIN",
     "TEXT_OUTPUT",
     "AllTargetsFailedError",
+    "ApiKeyring",
+    "AskBody",
     "AskSetup",
     "AttemptRecord",
     "AuthenticationError",
@@ -310,6 +345,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "CallOutcome",
     "CallRecord",
     "ChainResult",
+    "Check",
     "Chunk",
     "CircuitBreaker",
     "ConfigurationError",
@@ -319,6 +355,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "DailyLedger",
     "Dataset",
     "DatasetError",
+    "ErrorPolicy",
     "EvalCase",
     "EvalFeature",
     "EvalSetup",
@@ -328,6 +365,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "FaultKind",
     "FeatureOutput",
     "FeaturePolicy",
+    "FeatureResponse",
     "FeatureResult",
     "FeatureSystem",
     "FinishReason",
@@ -384,6 +422,10 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "Role",
     "Rule",
     "ServerError",
+    "ServerOptions",
+    "Service",
+    "ServiceConfig",
+    "ServiceError",
     "StackConfig",
     "Step",
     "StructuredGenerator",
@@ -395,16 +437,19 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "UnknownCostError",
     "Usage",
     "ValidationFailure",
+    "add_feature_route",
     "ask_command",
     "build_mock",
     "build_provider",
     "build_resilient_client",
+    "check_exposure",
     "check_lock",
     "clean_labels",
     "clean_text",
     "clear_registry_cache",
     "configure_logging",
     "configure_observability",
+    "create_service_app",
     "escape_delimiters",
     "eval_app",
     "exit_code_for",
@@ -413,12 +458,14 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "fit",
     "flat_prices",
     "global_options",
+    "hash_api_key",
     "item_row",
     "lead",
     "load_dataset",
     "load_or_exit",
     "load_registry",
     "log_format_for",
+    "new_api_key",
     "new_request_id",
     "offline_note",
     "one_line",
@@ -437,6 +484,8 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "reset_logging",
     "resilient_client",
     "review_app",
+    "serve",
+    "service_error_for",
     "set_global_options",
     "shared_registry",
     "shorten",

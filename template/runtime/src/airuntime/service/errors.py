@@ -1,0 +1,127 @@
+"""Runtime errors as HTTP answers: a status, a stable error type, one line a client can act
+on, and a Retry-After when waiting helps. Never a stack trace or an internal path.
+
+`service_error_for` is the one mapping; the JSON routes, the SSE `error` event (and later other
+API dialects) render the same `ServiceError` in their own shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from airuntime.errors import (
+    ConfigurationError,
+    ContentFilteredError,
+    ContextLengthExceededError,
+    LLMError,
+    RateLimitedError,
+)
+from airuntime.guardrails import InputRejectedError
+from airuntime.prompts import PromptInputError
+from airuntime.resilience.budget import BudgetExceeded
+from airuntime.resilience.chain import AllTargetsFailedError, UnknownCostError
+from airuntime.structured import StructuredOutputError
+
+# What a client is told to wait when nothing more precise is known.
+DEFAULT_RETRY_AFTER_SECONDS = 1
+
+
+class ServiceError(Exception):
+    """An answer the service gives on purpose: `status`, `type` (stable, for clients and
+    metrics), a one-line `message` and, when waiting helps, `retry_after` seconds."""
+
+    def __init__(
+        self, status: int, type_: str, message: str, *, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_
+        self.message = message
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+    def body(self, request_id: str | None) -> dict[str, object]:
+        return {"error": {"type": self.type, "message": self.message, "request_id": request_id}}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPolicy:
+    """What the mapping needs to know of the deployment: how long to tell clients to wait
+    when every provider is down (the breakers' cooldown is a good value)."""
+
+    unavailable_retry_after: int = 30
+
+
+def seconds_to_utc_midnight(now: datetime | None = None) -> int:
+    """Seconds until the next UTC day, when a per-day ceiling resets (at least 1)."""
+    moment = now if now is not None else datetime.now(UTC)
+    tomorrow = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, math.ceil((tomorrow - moment).total_seconds()))
+
+
+def service_error_for(error: BaseException, policy: ErrorPolicy) -> ServiceError | None:
+    """The HTTP answer for a known runtime error; None for a bug (a 500, logged)."""
+    if isinstance(error, ServiceError):
+        return error
+    if isinstance(error, InputRejectedError | PromptInputError):
+        return ServiceError(422, "input_rejected", _line(error))
+    if isinstance(error, BudgetExceeded):
+        wait = seconds_to_utc_midnight() if error.ceiling == "per-day" else 60
+        return ServiceError(
+            429,
+            "budget_exceeded",
+            f"the {error.ceiling} spending ceiling would be passed; the model was not called.",
+            retry_after=wait,
+        )
+    if isinstance(error, AllTargetsFailedError):
+        return ServiceError(
+            503,
+            "unavailable",
+            "every model provider is unavailable and this route has no degraded answer.",
+            retry_after=_unavailable_wait(error, policy),
+        )
+    if isinstance(error, StructuredOutputError):
+        return ServiceError(502, "invalid_output", "the model's answer did not validate.")
+    if isinstance(error, ContextLengthExceededError | ContentFilteredError):
+        return ServiceError(422, error.kind, "the model refused this input: " + error.kind)
+    if isinstance(error, LLMError):
+        return _llm_error(error, policy)
+    if isinstance(error, ConfigurationError | UnknownCostError):
+        return ServiceError(
+            500, "configuration_error", "the service is misconfigured: see its log."
+        )
+    if isinstance(error, TimeoutError):
+        return ServiceError(504, "timeout", "no answer within the request timeout.")
+    return None
+
+
+def _llm_error(error: LLMError, policy: ErrorPolicy) -> ServiceError:
+    if error.retryable:
+        wait = policy.unavailable_retry_after
+        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            wait = max(1, math.ceil(error.retry_after))
+        return ServiceError(
+            503, "unavailable", f"the model provider failed ({error.kind}).", retry_after=wait
+        )
+    # A terminal provider error (a bad key, an unknown model) is the service's fault, not the
+    # client's: a 502, with the kind and not the provider's message (it may name internals).
+    return ServiceError(502, "upstream_error", f"the model provider refused ({error.kind}).")
+
+
+def _unavailable_wait(error: AllTargetsFailedError, policy: ErrorPolicy) -> int:
+    hints = [
+        failure.error.retry_after
+        for failure in error.failures
+        if isinstance(failure.error, RateLimitedError) and failure.error.retry_after is not None
+    ]
+    if hints:
+        return max(1, math.ceil(min(hints)))
+    return policy.unavailable_retry_after
+
+
+def _line(error: BaseException) -> str:
+    return " ".join(str(error).split())

@@ -361,15 +361,14 @@ async def test_a_stream_whose_reader_is_cancelled_mid_stream_is_settled_and_repo
 
     stack = Stack(Streams("primary", [endless]))
     stream = stack.client.stream(request())
-    seen: list[str] = []
+    first_chunk = asyncio.Event()
 
     async def read() -> None:
-        async for chunk in stream:
-            seen.append(chunk.text)
+        async for _chunk in stream:
+            first_chunk.set()
 
     task = asyncio.create_task(read())
-    while not seen:
-        await asyncio.sleep(0)
+    await first_chunk.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -392,7 +391,11 @@ async def test_a_stream_cancelled_before_its_first_chunk_frees_its_reservation()
 
     stack = Stack(Streams("primary", [silent]))
     stream = stack.client.stream(request())
-    task = asyncio.create_task(anext(stream))
+
+    async def first() -> Chunk:
+        return await anext(stream)
+
+    task = asyncio.create_task(first())
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

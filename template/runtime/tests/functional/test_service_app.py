@@ -3,13 +3,16 @@ SSE framing and metrics, on the mock provider."""
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import httpx
-import pytest
 from fastapi import APIRouter
 
 from airuntime.evals.feature import EvalFeature
@@ -50,8 +53,8 @@ def feature_routers(features: dict[str, EvalFeature]) -> list[Callable[[Service]
                 service,
                 f"/v1/{feature.name}",
                 input_model=feature.input_model,
-                output_model=feature.output_model,  # type: ignore[arg-type]
-                run=feature.run_case,  # type: ignore[arg-type]
+                output_model=feature.output_model,
+                run=feature.run_case,
                 summary=feature.name,
             )
         return router
@@ -155,7 +158,9 @@ async def test_a_wrong_field_is_a_422_naming_it(
     assert malformed.json()["error"]["type"] == "invalid_request"
 
 
-async def test_input_guardrails_and_body_size(make_client: Callable[..., httpx.AsyncClient]) -> None:
+async def test_input_guardrails_and_body_size(
+    make_client: Callable[..., httpx.AsyncClient],
+) -> None:
     client = make_client(max_body_bytes=2_000)
     blank = await client.post("/v1/ask", json={"prompt": " \x00 "}, headers=auth())
     large = await client.post("/v1/ask", json={"prompt": "x" * 5_000}, headers=auth())
@@ -218,7 +223,8 @@ async def test_budget_refusal_is_a_429_and_an_outage_a_503(
     assert outage.status_code == 503
     assert outage.json()["error"]["type"] == "unavailable"
     assert outage.headers["retry-after"] == "7"
-    assert "Traceback" not in outage.text and "/" not in outage.json()["error"]["message"]
+    assert "Traceback" not in outage.text
+    assert "/" not in outage.json()["error"]["message"]
 
 
 async def test_a_feature_degrades_to_200_with_degraded_true(

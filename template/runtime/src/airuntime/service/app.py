@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -57,10 +58,36 @@ def create_service_app(
     app.include_router(ask_router(service, default_model=default_model))
     for build in routers:
         app.include_router(build(service))
+    _document_security(app, bool(service.config.keyring))
     app.add_middleware(
         ServiceMiddleware, metrics=service.metrics, max_body_bytes=service.config.max_body_bytes
     )
     return app
+
+
+def _document_security(app: FastAPI, keys: bool) -> None:
+    """The API keys in the OpenAPI document: `Authorization: Bearer` or `X-API-Key` on every
+    /v1 route (read by `Service.admit`, not by a dependency: nothing to run per request)."""
+    if not keys:
+        return
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{"bearer": []}, {"apiKey": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _system_router(service: Service) -> APIRouter:

@@ -90,7 +90,14 @@ def service_error_for(error: BaseException, policy: ErrorPolicy) -> ServiceError
         return ServiceError(422, error.kind, "the model refused this input: " + error.kind)
     if isinstance(error, LLMError):
         return _llm_error(error, policy)
-    if isinstance(error, ConfigurationError | UnknownCostError):
+    if isinstance(error, UnknownCostError):  # a model the caller named that has no price
+        return ServiceError(
+            422,
+            "unknown_model",
+            f"model {error.target.model!r} has no price here, so its cost cannot be bounded: "
+            "ask for a configured model.",
+        )
+    if isinstance(error, ConfigurationError):
         return ServiceError(
             500, "configuration_error", "the service is misconfigured: see its log."
         )

@@ -41,6 +41,7 @@ class ErrorBody(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in (
+        (400, "Unreadable body (not UTF-8 JSON)"),
         (401, "No API key"),
         (403, "Unknown API key"),
         (413, "Body too large"),
@@ -189,8 +190,8 @@ async def _events(
             if item is Signal.IDLE:
                 yield HEARTBEAT
             elif item is Signal.END or item is Signal.STOPPED:
-                if item is Signal.STOPPED:
-                    reader.abandon()
+                if item is Signal.STOPPED:  # settled first, so the final event has the cost
+                    await reader.stop()
                     finish_reason = "shutdown"
                 yield sse_event("done", _final(service, stream, finish_reason, request_id))
                 return

@@ -79,19 +79,29 @@ class StreamReader(Generic[T]):
             self._finish()
             raise
 
-    def abandon(self) -> None:
-        """Stop reading: cancel the chunk in flight (or close the stream) without waiting."""
+    def abandon(self) -> asyncio.Future[Any] | None:
+        """Stop reading: cancel the chunk in flight (or close the stream) without waiting;
+        returns the clean-up to await when the caller can (it is not being cancelled)."""
         if self._done:
-            return
+            return None
         self._finish()
         pending, self._pending = self._pending, None
         if pending is not None and not pending.done():
             pending.cancel()
             _keep(pending)
-        else:
-            close = getattr(self._source, "aclose", None)
-            if close is not None:
-                _keep(asyncio.ensure_future(close()))
+            return pending
+        close = getattr(self._source, "aclose", None)
+        if close is None:
+            return None
+        closing: asyncio.Future[Any] = asyncio.ensure_future(close())
+        _keep(closing)
+        return closing
+
+    async def stop(self) -> None:
+        """Stop reading and wait until the stream has cleaned up (settled, reported)."""
+        cleanup = self.abandon()
+        if cleanup is not None:
+            await asyncio.wait({cleanup})
 
     def _finish(self) -> None:
         self._done = True

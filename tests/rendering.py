@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "include_examples": True,
     "license": "MIT",
     "ci": "github",
+    "service": "http",
 }
 
 # Every value of every question appears in at least one combination (values are cycled, not
@@ -67,6 +68,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "llm_providers": [],
         "license": "Proprietary",
         "ci": "none",
+        "service": "none",
     },
     "no-examples": {
         "project_name": "Bare Bones",
@@ -281,6 +283,17 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         }
     if answers["llm_providers"]:
         files.add("tests/integration/test_llm_providers.py")
+    if answers["service"] == "http":
+        files |= {
+            ".dockerignore",
+            "Dockerfile",
+            "compose.yaml",
+            "otel-collector.yaml",
+            f"{package}/service/__init__.py",
+            f"{package}/service/app.py",
+            "tests/functional/test_service.py",
+            "tests/integration/test_service_server.py",
+        }
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
         files |= {".github/workflows/template-update.yml", ".github/workflows/runtime.yml"}

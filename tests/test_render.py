@@ -34,6 +34,7 @@ QUESTION_VALUES: dict[str, list[Any]] = {
     "include_examples": [True, False],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "ci": ["github", "none"],
+    "service": ["http", "none"],
 }
 JINJA_MARKERS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
 # In files that hold Jinja on purpose, a leftover is a tag naming a question or Copier itself.

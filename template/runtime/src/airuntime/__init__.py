@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
-    from airuntime.cli.ask import AskSetup, ask_command
+    from airuntime.cli.ask import DEFAULT_MODELS, AskSetup, ask_command
     from airuntime.cli.eval_commands import EvalSetup
     from airuntime.cli.evals import eval_app
     from airuntime.cli.exits import ExitCode, fail
@@ -141,8 +141,9 @@ if TYPE_CHECKING:
     from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
     from airuntime.service.app import create_service_app
     from airuntime.service.auth import ApiKeyring, hash_api_key, new_api_key
-    from airuntime.service.errors import ErrorPolicy, ServiceError, service_error_for
-    from airuntime.service.readiness import Check
+    from airuntime.service.errors import ErrorPolicy, ServiceError
+    from airuntime.service.mapping import service_error_for
+    from airuntime.service.readiness import Check, prompts_lock_check
     from airuntime.service.routes import AskBody, FeatureResponse, add_feature_route
     from airuntime.service.server import ServerOptions, serve
     from airuntime.service.service import Service, ServiceConfig, check_exposure
@@ -287,7 +288,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "set_global_options",
         "wants_json",
     ),
-    "cli.ask": ("AskSetup", "ask_command"),
+    "cli.ask": ("DEFAULT_MODELS", "AskSetup", "ask_command"),
     "cli.prompts": ("PromptSetup", "prompts_app"),
     "cli.review": ("item_row", "review_app"),
     "cli.stats": ("stats_command",),
@@ -303,9 +304,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "service.errors": (
         "ErrorPolicy",
         "ServiceError",
-        "service_error_for",
     ),
-    "service.readiness": ("Check",),
+    "service.mapping": ("service_error_for",),
+    "service.readiness": ("Check", "prompts_lock_check"),
     "service.routes": (
         "AskBody",
         "FeatureResponse",
@@ -324,6 +325,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _OWNER = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test compares them)
+    "DEFAULT_MODELS",
     "KNOWN_PROVIDERS",
     "MASKABLE_ERRORS",
     "PROVIDERS",
@@ -476,6 +478,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "parse_targets",
     "progress_bar",
     "prompts_app",
+    "prompts_lock_check",
     "provider_clients",
     "ranked",
     "read_text",

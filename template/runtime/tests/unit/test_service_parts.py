@@ -12,6 +12,7 @@ import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from airuntime.errors import (
@@ -27,18 +28,15 @@ from airuntime.resilience.budget import Budget, BudgetExceeded
 from airuntime.resilience.chain import AllTargetsFailedError, TargetFailure, UnknownCostError
 from airuntime.service import server
 from airuntime.service.auth import ApiKeyring, hash_api_key, new_api_key
-from airuntime.service.errors import (
-    ErrorPolicy,
-    ServiceError,
-    seconds_to_utc_midnight,
-    service_error_for,
-)
+from airuntime.service.errors import ErrorPolicy, ServiceError, seconds_to_utc_midnight
+from airuntime.service.mapping import service_error_for
 from airuntime.service.quotas import AdmissionGate, KeyRateLimit, KeySpend
 from airuntime.service.readiness import (
     Readiness,
     breakers_check,
     budget_check,
     draining_check,
+    prompts_lock_check,
 )
 from airuntime.service.service import ServiceConfig, check_exposure
 from airuntime.service.shutdown import Drain, drain_on_signals
@@ -405,3 +403,26 @@ def test_serve_runs_uvicorn_with_the_fast_parser_and_a_shutdown_bound(
     assert options["timeout_graceful_shutdown"] == 7
     assert options["access_log"] is False
     assert (reloading["workers"], reloading["reload"]) == (None, True)
+
+
+def test_readiness_checks_the_prompts_against_their_lock(tmp_path: Path) -> None:
+    from airuntime.prompts import load_registry
+    from airuntime.prompts.lock import write_lock
+
+    registry = load_registry(Path(__file__).parents[1] / "functional" / "library")
+    lock = tmp_path / "prompts.lock"
+    check = prompts_lock_check(registry, lock)
+
+    missing = check()
+    write_lock(registry, lock)
+    in_sync = check()
+    text = lock.read_text(encoding="utf-8")
+    lock.write_text(text + '"gone@9.9.9" = "sha256:00"\n', "utf-8")
+    stale = check()
+    lock.write_text("not toml [", "utf-8")
+
+    assert missing is not None
+    assert missing.startswith(f"{lock} not found")
+    assert in_sync is None
+    assert "gone@9.9.9" in str(stale)
+    assert "is not valid TOML" in str(check())

@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
+from airuntime.prompts import PromptRegistry
+from airuntime.prompts.lock import PromptLockError, check_lock
 from airuntime.resilience.breaker import BreakerBoard
 from airuntime.resilience.budget import Budget
 
@@ -28,6 +31,23 @@ class Readiness:
                 problem = f"the check failed: {type(error).__name__}"
             results[name] = "ok" if problem is None else problem
         return all(value == "ok" for value in results.values()), results
+
+
+def prompts_lock_check(registry: PromptRegistry, lock: Path) -> Check:
+    """Not ready when the prompt files and their lock disagree (a prompt changed without a
+    version bump, or the lock was not committed): the first problem, and how many more."""
+
+    def check() -> str | None:
+        try:
+            problems = check_lock(registry, lock)
+        except PromptLockError as error:  # unreadable: its own one-line problems
+            problems = list(error.problems)
+        if not problems:
+            return None
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return problems[0] + more
+
+    return check
 
 
 def breakers_check(breakers: BreakerBoard) -> Check:

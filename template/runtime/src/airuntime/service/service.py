@@ -18,7 +18,8 @@ from airuntime.errors import ConfigurationError
 from airuntime.features import FeatureSystem
 from airuntime.observability.logs import EventLog
 from airuntime.service.auth import ApiKeyring
-from airuntime.service.errors import ErrorPolicy, ServiceError, service_error_for
+from airuntime.service.errors import ErrorPolicy, ServiceError
+from airuntime.service.mapping import service_error_for
 from airuntime.service.metrics import ModelStack, ServiceMetrics
 from airuntime.service.quotas import AdmissionGate, KeyRateLimit, KeySpend, SpendHold
 from airuntime.service.readiness import (

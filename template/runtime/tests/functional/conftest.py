@@ -187,8 +187,9 @@ def service_system(quiet_logs: None, tmp_path: Path) -> Callable[..., FeatureSys
         per_process: Decimal | None = Decimal(10),
         attempts: int = 1,
         threshold: int = 1_000,
+        telemetry: Telemetry | None = None,
     ) -> FeatureSystem:
-        telemetry = Telemetry()
+        telemetry = telemetry if telemetry is not None else Telemetry()
         client = build_resilient_client(
             StackConfig(
                 resilience=ResilienceConfig(

@@ -368,3 +368,50 @@ async def test_unknown_routes_are_json_404s(make_client: Callable[..., httpx.Asy
 
     assert reply.status_code == 404
     assert reply.json()["error"]["type"] == "not_found"
+
+
+async def test_the_server_span_parents_the_model_spans_and_the_access_log_has_the_id(
+    service_system: SYSTEM,
+) -> None:
+    import structlog
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from airuntime.observability.logs import configure_logging
+    from airuntime.observability.otel import GenAIInstruments
+    from airuntime.observability.telemetry import Telemetry
+
+    configure_logging(level="INFO")  # the access log is at INFO
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    telemetry = Telemetry(instruments=GenAIInstruments(tracer_provider=provider))
+    service = Service(config(), service_system(MockLLM(), telemetry=telemetry))
+    app = create_service_app(service, default_model="gpt-5-mini", tracer_provider=provider)
+    transport = httpx.ASGITransport(app=app)
+    with structlog.testing.capture_logs() as logs:
+        async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+            await client.post(
+                "/v1/ask", json={"prompt": "hi"}, headers={**auth(), "X-Request-ID": "trace-me"}
+            )
+            await client.post(
+                "/v1/ask", json={"prompt": "hi"}, headers={**auth(), "X-Request-ID": "bad id!"}
+            )
+    await service.aclose()
+    provider.shutdown()
+
+    finished = spans.get_finished_spans()
+    server = next(span for span in finished if span.kind is SpanKind.SERVER)
+    model = next(span for span in finished if span.kind is SpanKind.CLIENT)
+    assert server.name == "POST /v1/ask"
+    assert model.parent is not None
+    assert model.parent.span_id == server.context.span_id
+    assert server.attributes is not None
+    assert server.attributes["http.response.status_code"] == 200
+    access = [entry for entry in logs if entry["event"] == "http.request"]
+    assert access[0]["request_id"] == "trace-me"
+    assert access[0]["api_key"] == "team-a"
+    assert access[0]["route"] == "/v1/ask"
+    assert access[1]["request_id"] != "bad id!"  # an unusable id is replaced, not logged

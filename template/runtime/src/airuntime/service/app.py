@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException
 
 from airuntime.service.errors import ServiceError
@@ -31,9 +32,11 @@ def create_service_app(
     routers: Sequence[Callable[[Service], APIRouter]] = (),
     default_model: str,
     warning: str | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """The service's app. `routers` build the project's routes from the service; `warning`
-    is logged at start (serving open on loopback)."""
+    is logged at start (serving open on loopback); the server spans go to `tracer_provider`
+    (the global one by default), where they parent the runtime's gen_ai spans."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,7 +63,10 @@ def create_service_app(
         app.include_router(build(service))
     _document_security(app, bool(service.config.keyring))
     app.add_middleware(
-        ServiceMiddleware, metrics=service.metrics, max_body_bytes=service.config.max_body_bytes
+        ServiceMiddleware,
+        metrics=service.metrics,
+        max_body_bytes=service.config.max_body_bytes,
+        tracer_provider=tracer_provider,
     )
     return app
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 from starlette.exceptions import HTTPException
 
 from airuntime.observability.logs import EventLog
@@ -47,12 +47,19 @@ class BodyTooLargeError(HTTPException):
 
 
 class ServiceMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ServiceMetrics,
+        max_body_bytes: int,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self._log = EventLog(ACCESS_LOGGER)
-        self._tracer = trace.get_tracer("airuntime.service")
+        self._tracer = trace.get_tracer("airuntime.service", tracer_provider=tracer_provider)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -122,6 +122,7 @@ async def test_ask_answers_with_its_provenance_and_the_request_id(
     assert body["attempts"] == 1
     assert body["request_id"] == "req-1"
     assert reply.headers["x-request-id"] == "req-1"
+    assert reply.headers["server-timing"].startswith("app;dur=")
     assert Decimal(body["cost_usd"]) > 0
     assert client.service.spend.total == {"team-a": Decimal(body["cost_usd"])}  # type: ignore[attr-defined]
 

@@ -34,6 +34,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ACCESS_LOGGER = "airuntime.http"
 ACCESS_EVENT = "http.request"
 REQUEST_ID_HEADER = b"x-request-id"
+SERVER_TIMING_HEADER = b"server-timing"
 # An id a caller sends is used only when it is short and plain (it goes into logs).
 _USABLE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -69,7 +70,7 @@ class ServiceMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         token = CURRENT_REQUEST_ID.set(request_id)
         started = time.perf_counter()
-        exchange = _Exchange(send, request_id.encode())
+        exchange = _Exchange(send, request_id.encode(), started)
         try:
             if _declared_length(scope) > self.max_body_bytes:
                 await self._too_large(exchange, request_id)
@@ -143,11 +144,12 @@ class ServiceMiddleware:
 class _Exchange:
     """The response as it goes out: its status, and the request id added to its headers."""
 
-    __slots__ = ("_request_id", "_send", "started", "status")
+    __slots__ = ("_began", "_request_id", "_send", "started", "status")
 
-    def __init__(self, send: Send, request_id: bytes) -> None:
+    def __init__(self, send: Send, request_id: bytes, began: float) -> None:
         self._send = send
         self._request_id = request_id
+        self._began = began
         self.started = False
         self.status = 500  # until a response starts: a request that dies without one
 
@@ -155,9 +157,13 @@ class _Exchange:
         if message["type"] == "http.response.start":
             self.started = True
             self.status = message["status"]
+            # Server-Timing: the time in this server until the answer starts (browsers' dev
+            # tools show it; the service benchmark reads it).
+            took = f"app;dur={(time.perf_counter() - self._began) * 1000:.3f}".encode()
             message["headers"] = [
                 *message.get("headers", ()),
                 (REQUEST_ID_HEADER, self._request_id),
+                (SERVER_TIMING_HEADER, took),
             ]
         await self._send(message)
 

@@ -185,8 +185,13 @@ def test_answers_shape_the_project(
     assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
     dependencies = pyproject["project"]["dependencies"]
     runtime = [spec for spec in dependencies if spec.startswith("airuntime")]
-    extras = sorted(answers["llm_providers"])
+    extras = sorted(answers["llm_providers"]) + (
+        ["service"] if answers["service"] == "http" else []
+    )
     assert runtime == [f"airuntime[{','.join(extras)}]" if extras else "airuntime"]
+    assert ("httpx>=0.28" in pyproject["dependency-groups"]["dev"]) is (
+        answers["service"] == "http"
+    )
     assert pyproject["tool"]["uv"]["sources"]["airuntime"] == {"path": "runtime", "editable": True}
     for provider in ("openai", "anthropic"):
         chosen = provider in answers["llm_providers"]

@@ -124,7 +124,8 @@ async def test_ask_answers_with_its_provenance_and_the_request_id(
     assert reply.headers["x-request-id"] == "req-1"
     assert reply.headers["server-timing"].startswith("app;dur=")
     assert Decimal(body["cost_usd"]) > 0
-    assert client.service.spend.total == {"team-a": Decimal(body["cost_usd"])}  # type: ignore[attr-defined]
+    service: Service = client.service  # type: ignore[attr-defined]
+    assert service.spend.total == {"team-a": Decimal(body["cost_usd"])}
 
 
 async def test_without_a_key_401_with_an_unknown_one_403(

@@ -89,6 +89,7 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         "prompts-lock",
         "bench-prompts",
         *(["demo"] if examples else []),
+        *(["serve", "serve-dev", "bench-service"] if answers["service"] == "http" else []),
         "eval",
         "eval-accept",
         "clean",

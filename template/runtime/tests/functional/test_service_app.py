@@ -417,3 +417,20 @@ async def test_the_server_span_parents_the_model_spans_and_the_access_log_has_th
     assert access[0]["api_key"] == "team-a"
     assert access[0]["route"] == "/v1/ask"
     assert access[1]["request_id"] != "bad id!"  # an unusable id is replaced, not logged
+
+
+async def test_a_request_past_its_timeout_is_a_504_and_frees_its_slot(
+    make_client: Callable[..., httpx.AsyncClient],
+) -> None:
+    async def slow_sleep(seconds: float) -> None:
+        await asyncio.sleep(5)
+
+    mock = MockLLM(latency=Latency(5_000, 5_000), sleep=slow_sleep)
+    client = make_client(mock, request_timeout_seconds=0.05)
+    reply = await client.post("/v1/ask", json={"prompt": "hi"}, headers=auth())
+
+    assert reply.status_code == 504
+    assert reply.json()["error"]["type"] == "timeout"
+    service: Service = client.service  # type: ignore[attr-defined]
+    assert service.gate.in_flight == 0
+    assert service.system.client.budget.reserved == 0  # the attempt's reservation is freed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,20 @@ DEFAULTS: dict[str, Any] = {
     "python_version": "3.12",
     "llm_providers": ["openai"],
     "include_examples": True,
+    "agents": False,
     "license": "MIT",
     "ci": "github",
     "service": "http",
 }
+
+# Free text as people type it (issue 13): double quotes, apostrophes, backslashes (one at the
+# very end), `#` and Jinja-looking text, in every file format it lands in. The slow tier builds
+# a project with them (anthropic-py311-apache-noci); tests/test_free_text.py reads them back.
+TRICKY_NAME = 'Ada\'s "Support" Triage #1 {{ x }} \\ Bot'
+TRICKY_DESCRIPTION = (
+    'Sorts "urgent" tickets for the #support team\'s queue at C:\\queues\\new, and keeps {{ x }}, '
+    '{% raw %} and \\"quoted\\" text as typed \\'
+)
 
 # Every value of every question appears in at least one combination (values are cycled, not
 # multiplied out). The first is the defaults; the third is the one most different from them,
@@ -38,11 +48,13 @@ DEFAULTS: dict[str, Any] = {
 COMBINATIONS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "anthropic-py311-apache-noci": {
-        "project_name": "Support Triage Bot",
+        "project_name": TRICKY_NAME,
+        "description": TRICKY_DESCRIPTION,
         "author_name": "Ada Lovelace",
         "author_email": "ada.lovelace@example.org",
         "python_version": "3.11",
         "llm_providers": ["anthropic"],
+        "agents": True,
         "license": "Apache-2.0",
         "ci": "none",
     },
@@ -87,6 +99,16 @@ def answers_for(overrides: Mapping[str, Any]) -> dict[str, Any]:
     if "package_name" not in overrides:
         answers["package_name"] = str(answers["project_slug"]).replace("-", "_")
     return answers
+
+
+def recorded_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers `.copier-answers.yml` keeps: a question whose `when` was false (`agents`
+    without the examples) is not asked, so not recorded."""
+    return {
+        key: value
+        for key, value in answers.items()
+        if key != "agents" or answers["include_examples"]
+    }
 
 
 def snapshot_template(destination: Path) -> Path:
@@ -151,12 +173,11 @@ def copier_cli(
     overrides: Mapping[str, Any],
     env: Mapping[str, str],
     *,
-    trust: bool = True,
+    flags: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """`copier copy` in its own process, as a user runs it: the environment reaches the task
-    (in-process, plumbum keeps the environment it saw at import)."""
-    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet"]
-    command += ["--trust"] if trust else ["--skip-tasks"]
+    """`copier copy` in its own process, as a user runs it: no `--trust` (the template needs
+    none), plus `flags` (e.g. `--skip-tasks`)."""
+    command = [sys.executable, "-m", "copier", "copy", "--defaults", "--quiet", *flags]
     for key, value in overrides.items():
         rendered = "[" + ", ".join(value) + "]" if isinstance(value, list) else str(value)
         command += ["--data", f"{key}={rendered}"]
@@ -177,6 +198,7 @@ FEATURE_SAMPLES = (
     "release-notes.txt",
     "tickets.jsonl",
 )
+TRIAGE_DATA = ("orders.json", "faq.json")
 RUNTIME_DIR = REPO_ROOT / "template" / "runtime"
 
 
@@ -214,6 +236,9 @@ def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
             "tests/functional/test_features.py",
             "evals/summarize.jsonl",  # a template-injection case
         }
+        if answers["llm_providers"]:  # the same case, recorded in the example cassette
+            first = "openai" if "openai" in answers["llm_providers"] else "anthropic"
+            files.add(f"tests/cassettes/{first}-summarize.json")
     return files
 
 
@@ -281,8 +306,24 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             "tests/unit/test_eval_datasets.py",
             "tests/unit/test_offline_responders.py",
         }
+    if answers["include_examples"] and answers["agents"]:
+        files |= {
+            f"{package}/features/triage.py",
+            f"{package}/features/agent_cli.py",
+            *(f"{package}/features/triage_data/{name}" for name in TRIAGE_DATA),
+            "tests/functional/test_agent.py",
+            "tests/unit/test_triage_tools.py",
+        }
     if answers["llm_providers"]:
         files.add("tests/integration/test_llm_providers.py")
+        files.add("tests/unit/test_cassettes.py")
+        # Example cassettes in each vendor's wire format, replayed by the integration tier.
+        files |= {f"tests/cassettes/{provider}-adhoc.json" for provider in answers["llm_providers"]}
+        if answers["include_examples"]:
+            # The evaluation's example cassettes and baseline, for the provider called first.
+            first = "openai" if "openai" in answers["llm_providers"] else "anthropic"
+            files |= {f"tests/cassettes/{first}-{prompt}.json" for prompt in EXAMPLE_PROMPTS}
+            files.add(f"evals/baselines/{first}.json")
     if answers["service"] == "http":
         files |= {
             ".dockerignore",

@@ -1,8 +1,9 @@
 """Slow tier: generate real projects and run what their users run, offline but for PyPI.
 
-For three combinations (the defaults, the most different one, anthropic-only) a project is
-copied with the post-copy task, initialised and validated; a fourth is copied with
-`--skip-tasks` and no `--trust` and must reach the same state through `make init` alone.
+For four combinations (the defaults, the most different one, anthropic-only, no examples) a
+project is copied as the README says, with no `--trust`, initialised and validated; a fifth is
+copied with `--skip-tasks` and must reach the same state. `make init` alone puts each under git
+with a first commit that holds uv.lock, and leaves the tree clean.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ def run(
 
 
 def copier_copy(
-    src: Path, dst: Path, overrides: dict[str, Any], env: dict[str, str], *, trust: bool
+    src: Path, dst: Path, overrides: dict[str, Any], env: dict[str, str], *flags: str
 ) -> None:
-    result = copier_cli(src, dst, overrides, env, trust=trust)
+    result = copier_cli(src, dst, overrides, env, flags=flags)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert not (dst / ".git").exists(), "the copy ran something: it must leave git to make init"
 
 
 def git_status(project: Path, env: dict[str, str]) -> str:
@@ -64,9 +66,12 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         "Initial commit from copier-ai-system\n"
     )
     assert (project / ".git/hooks/pre-commit").is_file()
-    # A user commits the lock file make init created; then the tree must stay clean.
-    run(["git", "add", "uv.lock"], project, env)
-    run(["git", "commit", "--quiet", "--no-verify", "-m", "Lock dependencies"], project, env)
+    # Clean in git, the lock in the first commit and current: a first push is green in CI
+    # (`uv sync --frozen`, then the Makefile's `--locked` runs).
+    assert git_status(project, env) == "", "make init left files uncommitted"
+    first_commit = run(["git", "show", "--name-only", "--format=", "HEAD"], project, env).stdout
+    assert "uv.lock" in first_commit.splitlines()
+    run(["uv", "lock", "--locked"], project, env)
 
     help_text = run(["make"], project, env).stdout
     examples = answers.get("include_examples", True)
@@ -92,6 +97,7 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         *(["serve", "serve-dev", "bench-service"] if answers["service"] == "http" else []),
         "eval",
         "eval-accept",
+        *(["eval-replay", "record"] if answers["llm_providers"] else []),
         "clean",
     ):
         assert f"  {target} " in help_text, f"make help does not list {target}"
@@ -100,6 +106,8 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
     for tier in ("test-unit", "test-functional", "test-integration"):
         assert_tier_ran(project, env, tier)
     check_two_tiers_at_once(project, env)
+    if answers["llm_providers"]:
+        check_replayed_traffic(project, answers, env)
 
     if examples:
         demo = run(["make", "demo"], project, env)
@@ -121,6 +129,11 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
 
     version = run(["uv", "run", "--frozen", answers["project_slug"], "--version"], project, env)
     assert version.stdout.strip() == f"{answers['project_slug']} 0.1.0"
+    # The name and description as typed (quotes, backslashes, `#`, Jinja-looking text in one
+    # combination), through the docstring, Typer and rich, to the reader of --help.
+    shown = run(["uv", "run", "--frozen", answers["project_slug"], "--help"], project, env)
+    said = " ".join(shown.stdout.split())
+    assert f"{answers['project_name']}. {' '.join(answers['description'].split())}" in said
 
     if answers["llm_providers"] == ["anthropic"]:  # the runtime's own tests, in a project
         runtime = run(["make", "test-runtime"], project, env).stdout
@@ -159,6 +172,25 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
                 REPO_ROOT,
                 env,
             )
+
+
+def check_replayed_traffic(project: Path, answers: dict[str, Any], env: dict[str, str]) -> None:
+    """No key here: the integration tier replays the example cassettes and skips nothing, and
+    the CI eval gate passes on them, writing its before/after table to the summary file."""
+    keyless = {name: value for name, value in env.items() if not name.endswith("_API_KEY")}
+    integration = run(["make", "test-integration"], project, keyless).stdout
+    assert " passed" in integration
+    assert "skipped" not in integration, integration[-800:]
+    summary = project / "reports" / "step-summary.md"
+    replayed = run(["make", "eval-replay", f"EVAL_ARGS=--summary {summary}"], project, keyless)
+    provider = answers["llm_providers"][0]
+    if answers.get("include_examples", True):
+        assert f"eval gate: passed against evals/baselines/{provider}.json." in replayed.stderr
+        table = summary.read_text(encoding="utf-8")
+        assert table.startswith(f"### Eval gate on {provider}: passed")
+        assert "| feature | prompt | pass rate | cost per case | latency p95 | gate |" in table
+    else:
+        assert "eval: nothing to evaluate yet" in replayed.stdout
 
 
 def check_two_tiers_at_once(project: Path, env: dict[str, str]) -> None:
@@ -259,7 +291,13 @@ def check_image_commands(project: Path, answers: dict[str, Any], env: dict[str, 
     for dev_only in ("pytest", "mypy", "ruff"):
         run([venv_python, "-c", f"import {dev_only}"], app, image_env, expect=1)
     port = free_port()
-    image_env |= {"PORT": str(port), "SERVICE_API_KEYS": new_api_key("deploy")[1]}
+    # What a deployer sets (docker run -e ...): a key, and here the mock as the provider (in
+    # production the mock answers only when asked for by name).
+    image_env |= {
+        "PORT": str(port),
+        "SERVICE_API_KEYS": new_api_key("deploy")[1],
+        "LLM_PROVIDER": "mock",
+    }
     final = built[-1]
     server = subprocess.Popen(exec_form(final.all("CMD")[-1]), cwd=app, env=image_env)
     try:
@@ -320,18 +358,17 @@ def test_generated_project_is_green_on_day_one(
     overrides = COMBINATIONS[combination]
     project = tmp_path / "project"
 
-    copier_copy(template_src, project, overrides, tool_env, trust=True)
+    copier_copy(template_src, project, overrides, tool_env)
 
     check_project(project, answers_for(overrides), tool_env)
 
 
-def test_skip_tasks_without_trust_then_make_init_reaches_the_same_state(
+def test_skip_tasks_then_make_init_reaches_the_same_state(
     template_src: Path, tmp_path: Path, tool_env: dict[str, str]
 ) -> None:
     overrides = COMBINATIONS["mock-only-proprietary"]
     project = tmp_path / "project"
 
-    copier_copy(template_src, project, overrides, tool_env, trust=False)
-    assert not (project / ".git").exists(), "--skip-tasks must not run the git task"
+    copier_copy(template_src, project, overrides, tool_env, "--skip-tasks")
 
     check_project(project, answers_for(overrides), tool_env)

@@ -4,8 +4,10 @@ Each test module run builds, in a temporary directory, a git repository of the t
 now, tagged N (the version in pyproject.toml), and a version N+1 made from it by code, so the
 tests keep working as the template grows. N+1 adds a question with a default and a file that
 uses it, changes the help of a Makefile target, changes the README's first line (which the user
-changes too) and moves a file, with the shipped `hooks/migrate.py move` step wired in
-`_migrations`. Projects are copied and updated by the copier CLI in a subprocess, as users do.
+changes too), adds a dependency to the runtime (so the project's uv.lock goes stale) and moves a
+file, with the shipped `hooks/migrate.py move` step wired in `_migrations`. Projects are copied
+and updated by the copier CLI in a subprocess, as users do, without `--trust` but where N+1's
+migration needs it.
 """
 
 from __future__ import annotations
@@ -45,8 +47,16 @@ CHANGED_TARGET = "check-template-update"
 CHANGED_HELP = (
     "Ask copier whether a newer template version exists (weekly in CI); fails when behind"
 )
-TEMPLATE_TITLE = "# {{ project_name }}: an AI system with its safety nets"
+# The README's title line in the template (the name escaped for Markdown), and N+1's.
+TITLE_LINE = "# {{ escape.markdown(project_name) }}"
+TEMPLATE_TITLE = f"{TITLE_LINE}: an AI system with its safety nets"
 MARKER_START, MARKER_END = "<<<<<<< before updating", ">>>>>>> after updating"
+# Small, pure Python, no dependencies of its own, and not a dependency of the template.
+NEW_RUNTIME_DEPENDENCY = "tomli-w"
+TRUST_REFUSED = (
+    "update-template: this update crosses a template version with migration steps, which Copier "
+    "runs only when trusted; nothing was changed."
+)
 
 ANSWERS: dict[str, Any] = {  # not one default, so nothing passes by accident
     "project_name": "Support Triage Bot",
@@ -163,6 +173,16 @@ def make_next_version(root: Path, version: str) -> None:
         yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=4096), encoding="utf-8"
     )
 
+    runtime = template / "runtime" / "pyproject.toml"
+    text = runtime.read_text(encoding="utf-8")
+    assert NEW_RUNTIME_DEPENDENCY not in text, f"the runtime now needs {NEW_RUNTIME_DEPENDENCY}"
+    runtime.write_text(
+        text.replace(
+            "dependencies = [\n", f'dependencies = [\n    "{NEW_RUNTIME_DEPENDENCY}>=1",\n', 1
+        ),
+        encoding="utf-8",
+    )
+
     new_file = template / f"{NEW_FILE}.jinja"
     assert not new_file.exists(), f"the template now has {NEW_FILE}: pick another name"
     new_file.write_text(f"# Support\n\nAsk in {{{{ {NEW_QUESTION} }}}}.\n", encoding="utf-8")
@@ -178,9 +198,14 @@ def make_next_version(root: Path, version: str) -> None:
     makefile.write_text(text, encoding="utf-8")
 
     readme = template / "README.md.jinja"
-    title, rest = readme.read_text(encoding="utf-8").split("\n", 1)
-    assert title == "# {{ project_name }}", f"README.md.jinja starts with {title!r}"
-    readme.write_text(f"{TEMPLATE_TITLE}\n{rest}", encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
+    # The title is the first rendered line: only an `{% import %}` (which renders to nothing)
+    # may come before it.
+    before, found, after = text.partition(f"\n{TITLE_LINE}\n")
+    assert found, f"README.md.jinja has no title line {TITLE_LINE!r}"
+    assert before.startswith("{%-"), before
+    assert before.endswith("-%}"), before
+    readme.write_text(f"{before}\n{TEMPLATE_TITLE}\n{after}", encoding="utf-8")
 
     candidates = [template / f"{MOVED_FROM}.jinja", template / MOVED_FROM]
     moved = next((path for path in candidates if path.exists()), None)
@@ -220,18 +245,17 @@ def copier_copy(
     version: str,
     answers: Mapping[str, Any],
     env: Mapping[str, str],
-    *,
-    trust: bool = True,
+    *flags: str,
 ) -> None:
-    command = [*COPIER, "copy", "--defaults", "--quiet", "--vcs-ref", f"v{version}"]
-    command += ["--trust"] if trust else ["--skip-tasks"]
+    """`copier copy` of `version`: no `--trust` (the template needs none), plus `flags`."""
+    command = [*COPIER, "copy", "--defaults", "--quiet", "--vcs-ref", f"v{version}", *flags]
     run([*command, *data_options(answers), str(repo.path), str(project)], project.parent, env)
 
 
 def copier_update(
     project: Path, env: Mapping[str, str], *options: str
 ) -> subprocess.CompletedProcess[str]:
-    command = [*COPIER, "update", "--trust", "--defaults", "--conflict", "inline", *options]
+    command = [*COPIER, "update", "--defaults", "--conflict", "inline", *options]  # no --trust
     return run(command, project, env)
 
 
@@ -270,14 +294,29 @@ def test_update_keeps_every_user_edit_and_lands_every_template_change(
 ) -> None:
     project = tmp_path / "support-triage-bot"
     copier_copy(template_repo, project, template_repo.old, ANSWERS, tool_env)
+    run(["make", "init"], project, tool_env)  # git, with uv.lock in the first commit
     make_user_edits(project, tool_env)
     commit_all(project, tool_env, "Our first weeks of work")
     committed = {path: (project / path).read_bytes() for path in files_in(project, tool_env)}
     assert "uv.lock" in committed
     assert USER_DEPENDENCY in (project / "pyproject.toml").read_text()
+    head = git(project, tool_env, "rev-parse", "HEAD")
+
+    # N+1 has a migration, which Copier runs only when trusted: without TRUST=1 the update
+    # stops before it changes anything, and says what to do.
+    untrusted = run(
+        ["make", "update-template", MAKE_COPIER, "UPDATE_ARGS=--defaults"],
+        project,
+        tool_env,
+        expect=2,
+    )
+    assert TRUST_REFUSED in untrusted.stderr
+    assert "then run make update-template TRUST=1." in untrusted.stderr
+    assert git(project, tool_env, "status", "--porcelain", "--untracked-files=all") == ""
+    assert git(project, tool_env, "rev-parse", "HEAD") == head
 
     update = run(
-        ["make", "update-template", MAKE_COPIER, "UPDATE_ARGS=--defaults"],
+        ["make", "update-template", MAKE_COPIER, "UPDATE_ARGS=--defaults", "TRUST=1"],
         project,
         tool_env,
         expect=2,  # make's status when the recipe fails: conflicts are left to resolve
@@ -302,14 +341,22 @@ def test_update_keeps_every_user_edit_and_lands_every_template_change(
     # Compare with N+1 copied fresh with the same answers: what the user did not touch is the
     # template's new version byte for byte; what they touched is that plus their edit.
     reference = tmp_path / "reference"
-    copier_copy(template_repo, reference, template_repo.new, ANSWERS, tool_env, trust=False)
+    copier_copy(template_repo, reference, template_repo.new, ANSWERS, tool_env)
     reference_files = {
         path.relative_to(reference).as_posix() for path in reference.rglob("*") if path.is_file()
     }
-    user_files = {USER_MODULE, USER_TEST, "uv.lock"}
-    assert files_in(project, tool_env) == reference_files | user_files
+    user_files = {USER_MODULE, USER_TEST}
+    assert files_in(project, tool_env) == reference_files | user_files | {"uv.lock"}
     for path in user_files:
         assert (project / path).read_bytes() == committed[path], path
+    # The runtime's new dependency made the lock stale: the update refreshed it, keeping the
+    # user's own dependency, so every `--locked` run of the Makefile works.
+    assert "update-template: uv.lock refreshed: the template changed dependencies" in output
+    lock = (project / "uv.lock").read_text(encoding="utf-8")
+    assert f'name = "{NEW_RUNTIME_DEPENDENCY}"' in lock
+    assert f'name = "{NEW_RUNTIME_DEPENDENCY}"' not in committed["uv.lock"].decode()
+    assert f'name = "{USER_DEPENDENCY}"' in lock
+    run(["uv", "lock", "--locked"], project, tool_env)
 
     def new_version_of(path: str) -> str:
         return (reference / path).read_text(encoding="utf-8")
@@ -329,7 +376,7 @@ def test_update_keeps_every_user_edit_and_lands_every_template_change(
     assert updated("pyproject.toml") == committed["pyproject.toml"].decode()
     assert updated(NEW_FILE) == f"# Support\n\nAsk in {NEW_DEFAULT}.\n"
     # Both changed the README's first line: inline markers, never a silent pick.
-    template_title = TEMPLATE_TITLE.replace("{{ project_name }}", ANSWERS["project_name"])
+    template_title = TEMPLATE_TITLE.replace(TITLE_LINE[2:], ANSWERS["project_name"])
     _, reference_rest = new_version_of("README.md").split("\n", 1)
     conflict = f"{MARKER_START}\n{USER_TITLE}\n=======\n{template_title}\n{MARKER_END}\n"
     assert updated("README.md") == conflict + reference_rest + USER_PARAGRAPH
@@ -366,6 +413,7 @@ def test_update_with_other_providers_adds_and_removes_exactly_their_files(
 ) -> None:
     project = tmp_path / "project"
     copier_copy(template_repo, project, template_repo.old, {}, tool_env)
+    git(project, tool_env, "init", "--quiet", "--initial-branch=main")
     package = answers_for({})["package_name"]
     user_files = {USER_MODULE.replace(PACKAGE, package), USER_TEST}
     (project / USER_MODULE.replace(PACKAGE, package)).write_text(USER_MODULE_TEXT)
@@ -401,7 +449,7 @@ def test_project_made_with_skip_tasks_updates_and_a_second_update_changes_nothin
 ) -> None:
     project = tmp_path / "internal-tools"
     answers = {"project_name": "Internal Tools", "llm_providers": [], "ci": "none"}
-    copier_copy(template_repo, project, template_repo.old, answers, tool_env, trust=False)
+    copier_copy(template_repo, project, template_repo.old, answers, tool_env, "--skip-tasks")
     assert not (project / ".git").exists()
     git(project, tool_env, "init", "--quiet", "--initial-branch=main")
     commit_all(project, tool_env, "Generated with --skip-tasks")
@@ -419,7 +467,8 @@ def test_project_made_with_skip_tasks_updates_and_a_second_update_changes_nothin
     assert line in behind.stdout
     assert summary.read_text() == f"### Template update check\n\n{line}\n"
 
-    update = run(["make", "update-template", MAKE_COPIER, "UPDATE_ARGS=--defaults"], project, env)
+    trusted = ["make", "update-template", MAKE_COPIER, "UPDATE_ARGS=--defaults", "TRUST=1"]
+    update = run(trusted, project, env)  # N+1's migration needs trust
     output = update.stdout + update.stderr
     assert (
         f"migration {template_repo.new}: nothing to move: {MOVED_FROM} is not in the project"
@@ -438,6 +487,7 @@ def test_project_made_with_skip_tasks_updates_and_a_second_update_changes_nothin
     assert f"Up to date: this project is on the latest template version ({template_repo.new})." in (
         current.stdout
     )
+    # No migration between N+1 and itself: no trust asked for, none given.
     again = run(["make", "update-template", MAKE_COPIER, "UPDATE_ARGS=--defaults"], project, env)
     assert "migration" not in again.stdout + again.stderr
     assert git(project, tool_env, "status", "--porcelain", "--untracked-files=all") == ""

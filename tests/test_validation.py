@@ -13,13 +13,17 @@ import pytest
 from tests.rendering import DEFAULTS, REPO_ROOT, render
 
 BAD_ANSWERS: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "agents without the examples",
+        {"include_examples": False, "agents": True},
+        "The agent example is one of the examples: answer yes to include_examples",
+    ),
     ("empty name", {"project_name": "   "}, "The project name cannot be empty"),
     ("name too long", {"project_name": "x" * 65}, "65 characters long: keep it to 64 or fewer"),
-    ("name with quote", {"project_name": 'My "AI"'}, "cannot contain quotes"),
     (
         "name with newline",
         {"project_name": "My\nAI"},
-        "cannot contain quotes, backslashes or control",
+        "The project name must be one line without control characters",
     ),
     ("slug with capitals", {"project_slug": "My-App"}, '"My-App" is not kebab-case'),
     ("slug with double hyphen", {"project_slug": "my--app"}, "is not kebab-case"),
@@ -41,6 +45,12 @@ BAD_ANSWERS: list[tuple[str, dict[str, Any], str]] = [
     ("package shadows the runtime", {"package_name": "airuntime"}, "is the name of a library"),
     ("empty description", {"description": ""}, "The description cannot be empty"),
     ("description too long", {"description": "d" * 201}, "keep it to 200 or fewer"),
+    (
+        "description on two lines",
+        {"description": 'A "smart" bot.\nIt triages.'},
+        "The description must be one line: remove line breaks and control characters",
+    ),
+    ("description with a tab", {"description": "A\tbot"}, "The description must be one line"),
     ("empty author", {"author_name": ""}, "The author name cannot be empty"),
     ("author with angle bracket", {"author_name": "Ada <ada>"}, "angle brackets"),
     ("email without at", {"author_email": "ada.example.com"}, "is not an email address"),

@@ -1,11 +1,12 @@
 """Put a freshly generated project under git with a first commit.
 
-Run by `make init` and by the template's post-copy hook, so a project made with
-`copier copy --skip-tasks` ends up exactly like one made with the hook. `copier update`
-needs the copied state committed, which is why this makes a commit and not just `git init`.
+Run by `make init` after `uv sync`, so the first commit holds uv.lock too: the tree is clean
+and the first push is green in CI (which installs the lock with `uv sync --frozen`). The
+template has no post-copy task, so `copier copy` needs no `--trust`. `copier update` needs the
+copied state committed, which is why this makes a commit and not just `git init`.
 
-Standard library only, no network, and Python 3.9+ compatible: Copier may run it with its
-own interpreter before the project's environment exists.
+Standard library only, no network, and Python 3.9+ compatible: it runs with the system's
+python3, before anything else of the project's is installed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""scripts/init_git.py against a real git: the state `make init` and the copy hook create."""
+"""scripts/init_git.py against a real git: the state `make init` creates (after `uv sync`)."""
 
 from __future__ import annotations
 

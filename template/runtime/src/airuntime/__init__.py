@@ -18,6 +18,25 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
+    from airuntime.agents.loop import Agent, AgentConfig
+    from airuntime.agents.run import (
+        AgentLimits,
+        AgentRun,
+        AgentStep,
+        PendingApproval,
+        StopReason,
+        ToolOutcome,
+    )
+    from airuntime.agents.store import RunNotFoundError, RunStore, ToolResults
+    from airuntime.agents.tools import Tool, ToolContext, ToolError, make_tool, tool
+    from airuntime.cli.agents import (
+        exit_code_of,
+        redacted_trace,
+        render_outcome,
+        render_trace,
+        summary_line,
+        trace_app,
+    )
     from airuntime.cli.ask import DEFAULT_MODELS, AskSetup, ask_command
     from airuntime.cli.eval_commands import EvalSetup
     from airuntime.cli.evals import eval_app
@@ -66,6 +85,15 @@ if TYPE_CHECKING:
         escape_delimiters,
         strip_control_characters,
     )
+    from airuntime.model.cassette_mode import CASSETTE_MODES, CassetteMode, CassetteSession
+    from airuntime.model.cassettes import (
+        Cassette,
+        CassetteError,
+        Interaction,
+        ReplayMissError,
+        find_secrets,
+        load_cassettes,
+    )
     from airuntime.model.client import LLMClient
     from airuntime.model.factory import (
         PROVIDERS,
@@ -73,8 +101,9 @@ if TYPE_CHECKING:
         ProviderConfig,
         build_mock,
         build_provider,
+        resolve_provider,
     )
-    from airuntime.model.mock import MockLLM, MockScriptExhaustedError, Reply, Rule, Step
+    from airuntime.model.mock import CallTool, MockLLM, MockScriptExhaustedError, Reply, Rule, Step
     from airuntime.model.mock_faults import (
         Fault,
         FaultKind,
@@ -82,6 +111,8 @@ if TYPE_CHECKING:
         parse_fault_spec,
         parse_latency_spec,
     )
+    from airuntime.model.recording import CassetteRecorder, RecordingClient
+    from airuntime.model.replay import ReplayClient
     from airuntime.observability.events import (
         AttemptRecord,
         CallOutcome,
@@ -120,6 +151,7 @@ if TYPE_CHECKING:
         ProviderClients,
         StackConfig,
         build_resilient_client,
+        cassette_clients,
         provider_clients,
     )
     from airuntime.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker
@@ -133,12 +165,21 @@ if TYPE_CHECKING:
         UnknownCostError,
     )
     from airuntime.resilience.client import ResilientClient
+    from airuntime.resilience.genai_pricing import genai_prices_source
     from airuntime.resilience.interface import ResilientRunner
     from airuntime.resilience.limits import Limits
-    from airuntime.resilience.pricing import ModelPrice, PriceTable, PricingError
+    from airuntime.resilience.pricing import ModelPrice, PriceSource, PriceTable, PricingError
     from airuntime.resilience.retry import RetryPolicy
     from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
-    from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
+    from airuntime.review import (
+        Decision,
+        ReviewDecision,
+        ReviewError,
+        ReviewItem,
+        ReviewQueue,
+        ReviewReason,
+        ReviewStatus,
+    )
     from airuntime.service.app import create_service_app
     from airuntime.service.auth import ApiKeyring, hash_api_key, new_api_key
     from airuntime.service.errors import ErrorPolicy, ServiceError
@@ -147,7 +188,12 @@ if TYPE_CHECKING:
     from airuntime.service.routes import AskBody, FeatureResponse, add_feature_route
     from airuntime.service.server import ServerOptions, serve
     from airuntime.service.service import Service, ServiceConfig, check_exposure
-    from airuntime.structured import Generated, StructuredGenerator, StructuredOutputError
+    from airuntime.structured import (
+        Generated,
+        StructuredGenerator,
+        StructuredOutputError,
+        SwitchedOffError,
+    )
     from airuntime.testing import FakeClock, flat_prices, resilient_client
     from airuntime.types import (
         TEXT_OUTPUT,
@@ -159,6 +205,10 @@ if TYPE_CHECKING:
         ModelTarget,
         OutputFormat,
         Role,
+        ToolCall,
+        ToolCallDelta,
+        ToolChoice,
+        ToolSpec,
         Usage,
         new_request_id,
     )
@@ -175,6 +225,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "OutputFormat",
         "Role",
         "TEXT_OUTPUT",
+        "ToolCall",
+        "ToolCallDelta",
+        "ToolChoice",
+        "ToolSpec",
         "Usage",
         "new_request_id",
     ),
@@ -203,7 +257,18 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "strip_control_characters",
     ),
     "model.client": ("LLMClient",),
-    "model.mock": ("MockLLM", "MockScriptExhaustedError", "Reply", "Rule", "Step"),
+    "model.cassettes": (
+        "Cassette",
+        "CassetteError",
+        "Interaction",
+        "ReplayMissError",
+        "find_secrets",
+        "load_cassettes",
+    ),
+    "model.cassette_mode": ("CASSETTE_MODES", "CassetteMode", "CassetteSession"),
+    "model.recording": ("CassetteRecorder", "RecordingClient"),
+    "model.replay": ("ReplayClient",),
+    "model.mock": ("CallTool", "MockLLM", "MockScriptExhaustedError", "Reply", "Rule", "Step"),
     "model.mock_faults": (
         "Fault",
         "FaultKind",
@@ -211,7 +276,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "parse_fault_spec",
         "parse_latency_spec",
     ),
-    "model.factory": ("PROVIDERS", "MockConfig", "ProviderConfig", "build_mock", "build_provider"),
+    "model.factory": (
+        "PROVIDERS",
+        "MockConfig",
+        "ProviderConfig",
+        "build_mock",
+        "build_provider",
+        "resolve_provider",
+    ),
     "observability.events": (
         "AttemptRecord",
         "CallOutcome",
@@ -243,7 +315,15 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "load_registry",
         "shared_registry",
     ),
-    "review": ("ReviewItem", "ReviewQueue", "ReviewReason"),
+    "review": (
+        "Decision",
+        "ReviewDecision",
+        "ReviewError",
+        "ReviewItem",
+        "ReviewQueue",
+        "ReviewReason",
+        "ReviewStatus",
+    ),
     "resilience.breaker": ("BreakerBoard", "BreakerState", "CircuitBreaker"),
     "resilience.budget": ("Budget", "BudgetExceeded", "DailyLedger"),
     "resilience.cache": ("ResponseCache",),
@@ -257,7 +337,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "resilience.client": ("ResilientClient",),
     "resilience.interface": ("ResilientRunner",),
     "resilience.limits": ("Limits",),
-    "resilience.pricing": ("ModelPrice", "PriceTable", "PricingError"),
+    "resilience.pricing": ("ModelPrice", "PriceSource", "PriceTable", "PricingError"),
+    "resilience.genai_pricing": ("genai_prices_source",),
     "resilience.retry": ("RetryPolicy",),
     "resilience.targets": ("MASKABLE_ERRORS", "parse_error_kinds", "parse_targets"),
     "resilience.assembly": (
@@ -266,9 +347,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ProviderClients",
         "StackConfig",
         "build_resilient_client",
+        "cassette_clients",
         "provider_clients",
     ),
-    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError"),
+    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError", "SwitchedOffError"),
     "features": ("FeatureOutput", "FeaturePolicy", "FeatureResult", "FeatureSystem"),
     "evals.feature": ("CustomScorer", "EvalFeature"),
     "evals.gate": ("Tolerances",),
@@ -288,13 +370,44 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "set_global_options",
         "wants_json",
     ),
+    "agents.loop": (
+        "Agent",
+        "AgentConfig",
+    ),
+    "agents.run": (
+        "AgentLimits",
+        "AgentRun",
+        "AgentStep",
+        "PendingApproval",
+        "StopReason",
+        "ToolOutcome",
+    ),
+    "agents.store": (
+        "RunNotFoundError",
+        "RunStore",
+        "ToolResults",
+    ),
+    "agents.tools": (
+        "Tool",
+        "ToolContext",
+        "ToolError",
+        "make_tool",
+        "tool",
+    ),
+    "cli.agents": (
+        "exit_code_of",
+        "redacted_trace",
+        "render_outcome",
+        "render_trace",
+        "summary_line",
+        "trace_app",
+    ),
     "cli.ask": ("DEFAULT_MODELS", "AskSetup", "ask_command"),
     "cli.prompts": ("PromptSetup", "prompts_app"),
     "cli.review": ("item_row", "review_app"),
     "cli.stats": ("stats_command",),
     "cli.evals": ("eval_app",),
     "cli.eval_commands": ("EvalSetup",),
-    "testing": ("FakeClock", "flat_prices", "resilient_client"),
     "service.app": ("create_service_app",),
     "service.auth": (
         "ApiKeyring",
@@ -306,7 +419,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ServiceError",
     ),
     "service.mapping": ("service_error_for",),
-    "service.readiness": ("Check", "prompts_lock_check"),
+    "service.readiness": (
+        "Check",
+        "prompts_lock_check",
+    ),
     "service.routes": (
         "AskBody",
         "FeatureResponse",
@@ -321,16 +437,23 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ServiceConfig",
         "check_exposure",
     ),
+    "testing": ("FakeClock", "flat_prices", "resilient_client"),
 }
 _OWNER = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test compares them)
+    "CASSETTE_MODES",
     "DEFAULT_MODELS",
     "KNOWN_PROVIDERS",
     "MASKABLE_ERRORS",
     "PROVIDERS",
     "STDIN",
     "TEXT_OUTPUT",
+    "Agent",
+    "AgentConfig",
+    "AgentLimits",
+    "AgentRun",
+    "AgentStep",
     "AllTargetsFailedError",
     "ApiKeyring",
     "AskBody",
@@ -346,6 +469,12 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "CacheConfig",
     "CallOutcome",
     "CallRecord",
+    "CallTool",
+    "Cassette",
+    "CassetteError",
+    "CassetteMode",
+    "CassetteRecorder",
+    "CassetteSession",
     "ChainResult",
     "Check",
     "Chunk",
@@ -357,6 +486,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "DailyLedger",
     "Dataset",
     "DatasetError",
+    "Decision",
     "ErrorPolicy",
     "EvalCase",
     "EvalFeature",
@@ -373,6 +503,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "FinishReason",
     "Generated",
     "InputRejectedError",
+    "Interaction",
     "LLMClient",
     "LLMError",
     "LLMRequest",
@@ -392,6 +523,8 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "NullObserver",
     "Observer",
     "OutputFormat",
+    "PendingApproval",
+    "PriceSource",
     "PriceTable",
     "PricingError",
     "Prompt",
@@ -409,8 +542,11 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ProviderConnectionError",
     "ProviderTimeoutError",
     "RateLimitedError",
+    "RecordingClient",
     "RecordingObserver",
     "RenderedPrompt",
+    "ReplayClient",
+    "ReplayMissError",
     "Reply",
     "ResilienceConfig",
     "ResilientClient",
@@ -418,11 +554,16 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ResponseCache",
     "RetryPolicy",
     "RetryableError",
+    "ReviewDecision",
+    "ReviewError",
     "ReviewItem",
     "ReviewQueue",
     "ReviewReason",
+    "ReviewStatus",
     "Role",
     "Rule",
+    "RunNotFoundError",
+    "RunStore",
     "ServerError",
     "ServerOptions",
     "Service",
@@ -430,12 +571,23 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ServiceError",
     "StackConfig",
     "Step",
+    "StopReason",
     "StructuredGenerator",
     "StructuredOutputError",
+    "SwitchedOffError",
     "TargetFailure",
     "Telemetry",
     "TerminalError",
     "Tolerances",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
+    "ToolContext",
+    "ToolError",
+    "ToolOutcome",
+    "ToolResults",
+    "ToolSpec",
     "UnknownCostError",
     "Usage",
     "ValidationFailure",
@@ -444,6 +596,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "build_mock",
     "build_provider",
     "build_resilient_client",
+    "cassette_clients",
     "check_exposure",
     "check_lock",
     "clean_labels",
@@ -455,18 +608,23 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "escape_delimiters",
     "eval_app",
     "exit_code_for",
+    "exit_code_of",
     "exits_on_known_errors",
     "fail",
+    "find_secrets",
     "fit",
     "flat_prices",
+    "genai_prices_source",
     "global_options",
     "hash_api_key",
     "item_row",
     "lead",
+    "load_cassettes",
     "load_dataset",
     "load_or_exit",
     "load_registry",
     "log_format_for",
+    "make_tool",
     "new_api_key",
     "new_request_id",
     "offline_note",
@@ -483,9 +641,13 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ranked",
     "read_text",
     "redact",
+    "redacted_trace",
     "register_scorer",
+    "render_outcome",
+    "render_trace",
     "reset_logging",
     "resilient_client",
+    "resolve_provider",
     "review_app",
     "serve",
     "service_error_for",
@@ -495,6 +657,9 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "split_sentences",
     "stats_command",
     "strip_control_characters",
+    "summary_line",
+    "tool",
+    "trace_app",
     "wants_json",
     "word_count",
     "words",

@@ -46,7 +46,8 @@ class FeatureResult(Generic[OutputT]):
         return self.review_reason is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """The answer and its provenance as plain JSON values."""
+        """The answer and its provenance as plain JSON values: `model` is the target it answers
+        for, `served_by` who really answered (its provider, or "mock" standing in for it)."""
         generated = self.generated
         return {
             **self.value.model_dump(mode="json"),
@@ -54,7 +55,9 @@ class FeatureResult(Generic[OutputT]):
             "needs_review": self.needs_review,
             "review_reason": self.review_reason,
             "request_id": generated.request_id,
+            "prompt": generated.prompt,
             "model": None if generated.target is None else str(generated.target),
+            "served_by": generated.served_by,
             "fallback_index": generated.fallback_index,
             "attempts": generated.attempts,
             "repairs": generated.repairs,
@@ -102,6 +105,8 @@ class FeatureSystem:
                 ReviewItem.create(
                     feature=feature,
                     request_id=generated.request_id,
+                    model=None if generated.target is None else str(generated.target),
+                    served_by=generated.served_by,
                     reason=reason,
                     confidence=generated.value.confidence,
                     text=strip_control_characters(text),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from pydantic import BaseModel, ValidationError
 
+from airuntime.errors import ConfigurationError
 from airuntime.frozen import quick_init
 from airuntime.observability.events import CallOutcome, ValidationFailure
 from airuntime.prompts import PromptRegistry, RenderedPrompt
@@ -37,6 +38,7 @@ from airuntime.types import (
     ModelTarget,
     OutputFormat,
     Usage,
+    new_request_id,
 )
 
 T = TypeVar("T", bound=BaseModel)
@@ -44,6 +46,10 @@ SPAN_NAMESPACE = "airuntime"
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 MAX_ERRORS_SHOWN = 5
+
+
+class SwitchedOffError(ConfigurationError):
+    """A switched-off prompt that has no degraded answer to serve instead."""
 
 
 class StructuredOutputError(Exception):
@@ -76,12 +82,15 @@ class StructuredOutputError(Exception):
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Generated(Generic[T]):
-    """A validated value and how it was produced."""
+    """A validated value and how it was produced: `target` is the model it answers for,
+    `served_by` who really answered (that target's provider, or "mock" when the offline mock
+    stood in for it); both None for a degraded (non-AI) answer."""
 
     value: T
     raw_text: str
     request_id: str
     target: ModelTarget | None
+    served_by: str | None
     fallback_index: int | None
     attempts: int
     repairs: int
@@ -89,6 +98,7 @@ class Generated(Generic[T]):
     cost: Decimal
     cache_hit: bool = False
     degraded: bool = False
+    prompt: str | None = None  # id@version that answered (a rollout may choose either)
 
 
 def strip_code_fences(text: str) -> str:
@@ -140,10 +150,13 @@ class StructuredGenerator:
         *,
         repair_attempts: int = 1,
         tracer: Tracer | None = None,
+        switched_off: Collection[str] = frozenset(),
     ) -> None:
         self.client = client
         self.registry = registry
         self.repair_attempts = repair_attempts
+        # The kill switch: prompts whose AI path is off serve their degraded answer, uncalled.
+        self.switched_off = frozenset(switched_off)
         # The parent span of each call: the attempt spans the observer emits nest under it.
         self.tracer = tracer if tracer is not None else trace.get_tracer(SPAN_NAMESPACE)
 
@@ -158,7 +171,13 @@ class StructuredGenerator:
         use_cache: bool = True,
         idempotency_key: str | None = None,
         degraded: Callable[[], T] | None = None,
+        rollout_key: str | None = None,
     ) -> Generated[T]:
+        """One validated answer of a prompt. Which version: `version` or `label` when given,
+        else the rollout's choice, sticky by `rollout_key` (a user id; None: each call on its
+        own), between the canary and production (`PromptRegistry.choose`)."""
+        if version is None and label is None:
+            version = self.registry.choose(prompt_id, rollout_key or new_request_id()).version
         rendered = self.registry.render(prompt_id, inputs, version=version, label=label)
         first = rendered.to_request()
         if first.output.json_schema is None:  # ask for the model's schema where none is given
@@ -169,6 +188,8 @@ class StructuredGenerator:
             attributes={f"{SPAN_NAMESPACE}.prompt": rendered.ref, "request_id": call.request_id},
         )
         with current(span):
+            if prompt_id in self.switched_off:
+                return self._switched_off(prompt_id, degraded, span, call)
             try:
                 result = await self._generate(
                     rendered, first, output_model, call, use_cache, idempotency_key
@@ -196,6 +217,23 @@ class StructuredGenerator:
                 span.set_status(Status(StatusCode.ERROR, str(error)))
         self.client.finish_call(call, outcome, error)
 
+    def _switched_off(
+        self, prompt_id: str, degraded: Callable[[], T] | None, span: Span, call: CallState
+    ) -> Generated[T]:
+        """The emergency override: no model is called; the degraded answer, marked so."""
+        if span.is_recording():
+            span.set_attribute(f"{SPAN_NAMESPACE}.switched_off", True)
+        if degraded is None:
+            error = SwitchedOffError(
+                f"the AI path of {prompt_id} is switched off (AI_SWITCHED_OFF) and it has no "
+                "degraded answer: turn it back on, or give the feature a degraded answer."
+            )
+            self._finish(span, call, "error", error)
+            raise error
+        result = self._degraded(degraded(), call)
+        self._finish(span, call, "degraded")
+        return result
+
     @staticmethod
     def _degraded(value: T, call: CallState) -> Generated[T]:
         return Generated(
@@ -203,12 +241,14 @@ class StructuredGenerator:
             raw_text="",
             request_id=call.request_id,
             target=None,
+            served_by=None,
             fallback_index=None,
             attempts=call.attempts,
             repairs=0,
             usage=call.usage,
             cost=call.cost,
             degraded=True,
+            prompt=call.prompt,
         )
 
     async def _generate(
@@ -221,12 +261,14 @@ class StructuredGenerator:
         idempotency_key: str | None,
     ) -> Generated[T]:
         client = self.client
-        cached = client.lookup(first, idempotency_key, use_cache=use_cache)
+        targets = [target.model_target for target in rendered.targets]
+        cached = client.lookup(first, idempotency_key, use_cache=use_cache, targets=targets)
         if cached is not None:
-            value = parse_output(cached, output_model)
+            value = parse_output(cached.response, output_model)
             if not isinstance(value, list):
-                call.target, call.fallback_index = rendered.target.model_target, 0
-                return self._result(value, cached, call, 0, cache_hit=True)
+                call.target, call.fallback_index = cached.target, cached.fallback_index
+                call.served_by = cached.served_by
+                return self._result(value, cached.response, call, 0, cache_hit=True)
 
         messages = first.messages
         errors: list[str] = []
@@ -235,7 +277,7 @@ class StructuredGenerator:
             request = first if repair == 0 else first.model_copy(update={"messages": messages})
             outcome = await client.run(
                 request,
-                targets=[target.model_target for target in rendered.targets],
+                targets=targets,
                 route=partial(_route, rendered),
                 use_cache=False,
                 call=call,
@@ -243,7 +285,9 @@ class StructuredGenerator:
             raw_text = outcome.response.text
             value = parse_output(outcome.response, output_model)
             if not isinstance(value, list):
-                client.remember(first, idempotency_key, outcome.response, use_cache=use_cache)
+                client.remember(
+                    first, idempotency_key, outcome, use_cache=use_cache, targets=targets
+                )
                 return self._result(value, outcome.response, call, repair)
             errors = value
             client.report_validation_failure(
@@ -276,12 +320,14 @@ class StructuredGenerator:
             raw_text=response.text,
             request_id=call.request_id,
             target=call.target,
+            served_by=call.served_by,
             fallback_index=call.fallback_index,
             attempts=call.attempts,
             repairs=repairs,
             usage=call.usage,
             cost=call.cost,
             cache_hit=cache_hit,
+            prompt=call.prompt,
         )
 
 

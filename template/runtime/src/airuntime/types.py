@@ -6,6 +6,7 @@ boundary never sees a vendor SDK object. All models are immutable.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -13,19 +14,61 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "other"]
+ToolChoice = Literal["auto", "required", "none"]
+# What both vendors accept as a function's name.
+TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class ToolCall(_Frozen):
+    """A model's request to run one tool.
+
+    `arguments` is the JSON text the model wrote (OpenAI sends it as text, Anthropic as an
+    object the adapter serialises): the caller validates it, so a model that writes broken
+    JSON gets the error back instead of crashing the adapter.
+    """
+
+    id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    arguments: str = "{}"
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """The arguments as a JSON object; ValueError when they are not one."""
+        value = json.loads(self.arguments or "{}")
+        if not isinstance(value, dict):
+            raise ValueError(f"the arguments of {self.name} are not a JSON object")
+        return value
+
+
+class ToolSpec(_Frozen):
+    """A tool offered to the model: its name, what it does, and its arguments' JSON Schema
+    (an object schema, as both vendors require)."""
+
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    description: str
+    parameters: Mapping[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+
 class Message(_Frozen):
-    """One role-tagged message of a conversation."""
+    """One role-tagged message of a conversation.
+
+    An assistant message may carry the tool calls the model made (`tool_calls`); a `tool`
+    message carries one call's result, naming the call it answers (`tool_call_id`), and
+    `is_error` when the result is an error the model should see as one.
+    """
 
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    is_error: bool = False
 
 
 class OutputFormat(_Frozen):
@@ -78,6 +121,9 @@ class LLMRequest(_Frozen):
     stop: tuple[str, ...] = ()
     seed: int | None = None
     output: OutputFormat = TEXT_OUTPUT
+    # Tools the model may call; `tool_choice` only matters when there are some.
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = "auto"
     request_id: str = Field(default_factory=default_request_id)
     metadata: Mapping[str, str] = Field(default_factory=dict)
 
@@ -144,12 +190,27 @@ class LLMResponse(_Frozen):
     response_id: str | None = None
     latency_ms: float = Field(default=0.0, ge=0)
     request_id: str | None = None
+    # The tools the model asked to run (finish_reason "tool_calls"), in its order.
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+class ToolCallDelta(_Frozen):
+    """A piece of a tool call as it streams: the first piece of a call names it (`id`, `name`),
+    the next ones add to its JSON arguments. `position` tells the calls of one answer apart."""
+
+    position: NonNegativeInt
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 class Chunk(_Frozen):
-    """One piece of a streamed response. The last chunk carries the finish reason and usage."""
+    """One piece of a streamed response. The last chunk carries the finish reason and usage,
+    and the whole tool calls assembled from the deltas that streamed before it."""
 
     text: str
     index: NonNegativeInt
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    tool_call_delta: ToolCallDelta | None = None
+    tool_calls: tuple[ToolCall, ...] = ()

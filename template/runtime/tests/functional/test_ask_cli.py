@@ -319,8 +319,8 @@ def test_resilient_ask_retries_then_reports_every_target() -> None:
 
     assert code == ExitCode.PROVIDER_UNAVAILABLE
     assert err == (
-        "error: all 1 model targets failed: mock/mock-model: server_error after 3 attempts "
-        "(internal server error (injected by MockLLM))\n"
+        "error: ServerError: the only model target failed: mock/mock-model: server_error after "
+        "3 attempts (internal server error (injected by MockLLM))\n"
     )
     assert len(project.mock.requests) == 3
     (call,) = project.observer.calls
@@ -333,7 +333,9 @@ def test_a_failing_stream_is_provider_unavailable() -> None:
     code, _, err = project.ask("--stream", "hello")
 
     assert code == ExitCode.PROVIDER_UNAVAILABLE
-    assert err.startswith("error: all 1 model targets failed: mock/mock-model: server_error")
+    assert err.startswith(
+        "error: ServerError: the only model target failed: mock/mock-model: server_error"
+    )
 
 
 def test_a_budget_refusal_is_budget_exceeded_and_sends_nothing() -> None:

@@ -107,6 +107,8 @@ async def test_online_every_configured_provider_has_a_client_and_the_others_none
     assert (providers.default_provider, providers.offline) == ("openai", False)
     assert set(providers.clients) == {"mock", "openai"}
     assert isinstance(providers.clients["openai"], OpenAIClient)
+    # Where each real provider is served: part of who answers, so of the response cache's key.
+    assert providers.endpoints == {"openai": "http://127.0.0.1:9/v1"}
     assert isinstance(providers.clients["mock"], MockLLM)
     await providers.clients["openai"].aclose()
 

@@ -116,16 +116,23 @@ async def test_every_classify_case_ends_one_way_with_its_cost_and_flags(
         "garbage": ("error", 2 * CALL, False, False, False, True),  # the answer and its re-ask
     }
     assert results["answered"].output == {"label": "billing", "confidence": 0.9}
+    served = {name: (r.model, r.served_by) for name, r in results.items() if r.model}
+    assert served == {  # every answer is the mock's, standing in for the model it names
+        "answered": ("openai/gpt-5-mini", "mock"),
+        "by-fallback": ("anthropic/claude-haiku-4-5", "mock"),
+        "unsure": ("openai/gpt-5-mini", "mock"),
+        "wrong": ("openai/gpt-5-mini", "mock"),
+    }
     assert results["unsure"].output == {"label": "other", "confidence": 0.3}
     assert results["empty"].error == (
         "InputRejectedError: the text is empty: give some text to work on."
     )
     assert str(results["twice"].error).startswith("PromptInputError: ")
     assert str(results["refused"].error).startswith(
-        "AllTargetsFailedError: all 3 model targets failed: openai/gpt-5-mini: content_filtered"
+        "ContentFilteredError: all 3 model targets failed: openai/gpt-5-mini: content_filtered"
     )
     assert results["failed"].error == (
-        "AllTargetsFailedError: all 3 model targets failed: openai/gpt-5-mini: server_error "
+        "ServerError: all 3 model targets failed: openai/gpt-5-mini: server_error "
         "after 2 attempts (internal server error (injected by MockLLM)); "
         "anthropic/claude-haiku-4-5: server_error after 2 attempts (internal server error "
         "(injected by MockLLM)); openai/gpt-4.1-mini: server_error after 2 attempts (internal "
@@ -286,11 +293,13 @@ def refusal(target: ModelTarget = TARGET) -> TargetFailure:
             ),
             "error",
         ),
-        (AllTargetsFailedError([refusal(), TargetFailure(TARGET, 0, "not_configured")]), "error"),
+        # The only model tried declined (the other is not configured): a refusal.
+        (AllTargetsFailedError([refusal(), TargetFailure(TARGET, 0, "not_configured")]), "refused"),
+        (AllTargetsFailedError([TargetFailure(TARGET, 0, "not_configured")]), "error"),
         (ServerError("down", provider="mock", model="m"), "error"),
     ],
 )
-def test_a_failure_is_refused_only_when_every_model_declined(
+def test_a_failure_is_refused_only_when_every_model_tried_declined(
     error: BaseException, outcome: str
 ) -> None:
     assert failure_outcome(error) == outcome

@@ -130,29 +130,32 @@ def ask_app(api: FakeOpenAI) -> typer.Typer:
 
 
 @pytest.mark.parametrize(
-    ("body", "expected"),
+    ("body", "code", "expected"),
     [
         (
             azure_filtered_completion(),
-            "error: openai/gpt-5-mini: content_filtered: the output was stopped by the content "
-            "filter\n",
+            ExitCode.MODEL_REFUSED,
+            "error: the model refused the request (ContentFilteredError): openai/gpt-5-mini: "
+            "content_filtered: the output was stopped by the content filter. To fix: rephrase "
+            "the input, or add a fallback model with another content policy.\n",
         ),
         (
             {**completion(), "choices": [{"index": 0, "finish_reason": "stop"}]},
+            ExitCode.PROVIDER_UNAVAILABLE,
             "error: openai/gpt-5-mini: server_error: the response's choice has no message "
             "(finish_reason 'stop')\n",
         ),
     ],
 )
 def test_ask_raw_reports_a_response_without_a_message_in_one_line(
-    body: dict[str, Any], expected: str
+    body: dict[str, Any], code: ExitCode, expected: str
 ) -> None:
     api = FakeOpenAI()
     api.respond(body=body)
 
     result = CliRunner().invoke(ask_app(api), ["ask", "--raw", "Describe the fight."])
 
-    assert result.exit_code == ExitCode.PROVIDER_UNAVAILABLE
+    assert result.exit_code == code
     assert (result.stdout, result.stderr) == ("", expected)
     assert len(api.sent) == 1
 

@@ -17,14 +17,26 @@ from pathlib import Path
 
 import pytest
 
-from airuntime.errors import ProviderTimeoutError
+from airuntime.errors import (
+    ContentFilteredError,
+    ContextLengthExceededError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    ServerError,
+    TerminalError,
+)
 from airuntime.model.mock import MockLLM, Step
 from airuntime.model.mock_faults import NO_LATENCY, Fault, Latency
 from airuntime.observability.events import RecordingObserver
 from airuntime.resilience.breaker import BreakerBoard
 from airuntime.resilience.budget import Budget, CallBudget, DailyLedger
 from airuntime.resilience.cache import ResponseCache
-from airuntime.resilience.chain import AllTargetsFailedError, ResilienceConfig, UnknownCostError
+from airuntime.resilience.chain import (
+    AllTargetsFailedError,
+    ChainResult,
+    ResilienceConfig,
+    UnknownCostError,
+)
 from airuntime.resilience.client import ResilientClient
 from airuntime.resilience.limits import Limits
 from airuntime.resilience.pricing import PriceTable
@@ -165,11 +177,12 @@ async def test_the_prompt_is_named_by_id_and_version_only_when_both_are_known(
 async def test_a_failed_call_is_reported_with_its_error_type_and_no_answerer() -> None:
     stack = Stack([Fault("server_error")] * 3, [Fault("server_error")] * 3)
 
-    with pytest.raises(AllTargetsFailedError):
+    with pytest.raises(AllTargetsFailedError) as caught:
         await stack.client.run(request())
 
+    assert isinstance(caught.value, ServerError)  # what both targets failed with
     (call,) = stack.observer.calls
-    assert (call.outcome, call.error_type) == ("error", "AllTargetsFailedError")
+    assert (call.outcome, call.error_type) == ("error", "ServerError")
     assert (call.target, call.fallback_index, call.attempts) == (None, None, 6)
 
 
@@ -243,6 +256,94 @@ async def test_a_target_without_a_client_is_skipped_and_named_in_the_final_error
     assert error.failures[1].error is None
     # The error is attributed to the first target of the chain.
     assert (error.provider, error.model) == ("primary", "model-a")
+
+
+# -- what an exhausted chain raises: the real cause, by its class (issue 13, item 12) --------
+
+
+def too_long(request: LLMRequest) -> ContextLengthExceededError:
+    return ContextLengthExceededError(
+        "This model's maximum context length is 128000 tokens. However, your messages resulted "
+        "in 131072 tokens.",
+        provider="primary",
+        model=request.model,
+        status_code=400,
+    )
+
+
+async def test_with_no_fallback_a_refusal_is_raised_as_a_content_filter_error() -> None:
+    stack = Stack([Fault("content_filter")], fallbacks=())
+
+    with pytest.raises(ContentFilteredError) as caught:
+        await stack.client.run(request())
+
+    refusal = caught.value
+    assert isinstance(refusal, AllTargetsFailedError)  # the degraded answer still takes over
+    assert type(refusal).__name__ == "ContentFilteredError"
+    assert refusal.cause is refusal.failures[0].error
+    assert (refusal.kind, refusal.retryable) == ("all_targets_failed", False)
+    assert str(refusal) == (
+        "the only model target failed: primary/model-a: content_filtered after 1 attempt "
+        "(output stopped by the content filter (injected by MockLLM))"
+    )
+    assert stack.attempts() == (1, 0)  # terminal for this target: no retry
+    (call,) = stack.observer.calls
+    assert (call.outcome, call.error_type, call.attempts) == ("error", "ContentFilteredError", 1)
+
+
+async def test_with_the_fallback_skipped_a_prompt_too_long_keeps_its_class_and_status() -> None:
+    stack = Stack([too_long], fallbacks=[ABSENT])
+
+    with pytest.raises(ContextLengthExceededError) as caught:
+        await stack.client.run(request())
+
+    error = caught.value
+    assert isinstance(error, AllTargetsFailedError)
+    assert [failure.reason for failure in error.failures] == [
+        "context_length_exceeded",
+        "not_configured",
+    ]
+    assert error.status_code == 400  # the cause's, not lost on the way up
+    assert "131072 tokens" in str(error)
+
+
+async def test_targets_failing_alike_raise_that_class_with_its_details() -> None:
+    limited = Fault("rate_limit", retry_after=40.0)  # longer than the cap: no retry, next target
+    stack = Stack([limited], [limited], config=ResilienceConfig(retry=POLICY))
+
+    with pytest.raises(RateLimitedError) as caught:
+        await stack.client.run(request())
+
+    assert caught.value.retry_after == 40.0
+    assert caught.value.retryable is False  # an exhausted chain is not retried above it
+    assert stack.attempts() == (1, 1)
+
+
+async def test_targets_failing_differently_raise_the_chain_error_alone() -> None:
+    stack = Stack([Fault("content_filter")], [too_long])
+
+    with pytest.raises(AllTargetsFailedError) as caught:
+        await stack.client.run(request())
+
+    error = caught.value
+    assert type(error) is AllTargetsFailedError
+    assert not isinstance(error, ContentFilteredError | ContextLengthExceededError)
+    assert isinstance(error, TerminalError)
+    assert error.cause is None
+    assert [failure.reason for failure in error.failures] == [
+        "content_filtered",
+        "context_length_exceeded",
+    ]
+
+
+async def test_a_stream_with_no_fallback_raises_its_refusal_by_class() -> None:
+    stack = Stack([Fault("content_filter")], fallbacks=())
+
+    with pytest.raises(ContentFilteredError):
+        async for _ in stack.client.stream(request()):
+            pass
+
+    assert stack.observer.calls[0].error_type == "ContentFilteredError"
 
 
 async def test_the_fallback_is_sent_its_own_model() -> None:
@@ -365,7 +466,7 @@ async def test_each_attempt_times_out_on_its_own_and_says_after_how_long() -> No
         await asyncio.wait_for(client.run(request()), timeout=5.0)
 
     assert str(caught.value) == (
-        "all 1 model targets failed: primary/model-a: timeout after 1 attempt "
+        "the only model target failed: primary/model-a: timeout after 1 attempt "
         "(no answer within 0.01s)"
     )
     timeout = caught.value.failures[0].error
@@ -424,30 +525,34 @@ async def test_an_unknown_price_allowed_is_called_and_flagged_at_no_recorded_cos
 # -- the client's own cache and idempotency store ------------------------------------------
 
 
-async def test_a_cached_response_is_served_for_free_as_the_primary(cache: ResponseCache) -> None:
+async def test_a_cached_response_is_served_for_free_named_after_who_answered(
+    cache: ResponseCache,
+) -> None:
     stack = Stack([Fault("content_filter"), ANSWER], [ANSWER], cache=cache)
     first = await stack.client.run(request())
-    assert first.target == SECONDARY
+    assert (first.target, first.served_by) == (SECONDARY, "secondary")
 
     again = await stack.client.run(request())
 
     assert again.response == first.response
     assert (again.target, again.fallback_index, again.attempts, again.cost, again.cache_hit) == (
-        PRIMARY,
-        0,
+        SECONDARY,
+        1,
         0,
         Decimal(0),
         True,
     )
+    assert again.served_by == "secondary"
     assert stack.attempts() == (1, 1)
     hit = stack.observer.calls[1]
-    assert (hit.outcome, hit.target, hit.fallback_index, hit.attempts) == (
+    assert (hit.outcome, hit.target, hit.served_by, hit.fallback_index, hit.attempts) == (
         "cache_hit",
-        PRIMARY,
-        0,
+        SECONDARY,
+        "secondary",
+        1,
         0,
     )
-    assert stack.client.lookup(request()) == first.response
+    assert stack.client.lookup(request()) == again
 
 
 async def test_a_run_bypassing_the_cache_neither_reads_nor_stores(cache: ResponseCache) -> None:
@@ -481,11 +586,64 @@ async def test_an_idempotency_key_replays_the_stored_response(cache: ResponseCac
 async def test_remember_and_lookup_use_the_cache_by_default(cache: ResponseCache) -> None:
     stack = Stack([], cache=cache)
     answer = LLMResponse(text=ANSWER, model="model-a", provider="primary")
+    result = ChainResult(answer, PRIMARY, 0, 1, Decimal(0), "primary")
 
-    stack.client.remember(request(), None, answer)
+    stack.client.remember(request(), None, result)
 
-    assert stack.client.lookup(request()) == answer
+    hit = stack.client.lookup(request())
+    assert hit is not None
+    assert (hit.response, hit.target, hit.served_by, hit.cache_hit) == (
+        answer,
+        PRIMARY,
+        "primary",
+        True,
+    )
     assert stack.client.lookup(request(), use_cache=False) is None
+
+
+async def test_a_stored_answer_is_served_only_while_its_server_serves_its_target(
+    cache: ResponseCache,
+) -> None:
+    offline = Stack([ANSWER], cache=cache)
+    stand_in = await offline.client.run(request())  # "primary" answered by its own client
+    assert (stand_in.served_by, offline.attempts()) == ("primary", (1, 0))
+
+    # The same request, the same cache, but the primary now served by another client (the
+    # offline mock replaced by the real adapter, or another server): a miss, and the call is sent.
+    moved = Stack([ANSWER], cache=cache)
+    moved.client.clients["primary"] = MockLLM([ANSWER], provider="elsewhere")
+    served = await moved.client.run(request())
+    assert (served.cache_hit, served.served_by) == (False, "elsewhere")
+
+    # The first answer is kept for its own server, and never given to the other.
+    assert (offline.client.lookup(request()) or served).served_by == "primary"
+    assert (moved.client.lookup(request()) or stand_in).served_by == "elsewhere"
+    elsewhere = moved.client.clients["primary"]
+    assert isinstance(elsewhere, MockLLM)
+    assert len(elsewhere.requests) == 1
+
+
+async def test_an_endpoint_of_its_own_is_a_server_of_its_own(cache: ResponseCache) -> None:
+    local = Stack([ANSWER, ANSWER], cache=cache)
+    await local.client.run(request())
+    local.client.endpoints["primary"] = "http://127.0.0.1:11434/v1"
+
+    again = await local.client.run(request())
+
+    assert (again.cache_hit, local.attempts()) == (False, (2, 0))
+    assert (await local.client.run(request())).cache_hit  # now stored for that endpoint
+
+
+async def test_an_idempotent_replay_is_never_a_stand_in_for_another_server(
+    cache: ResponseCache,
+) -> None:
+    stack = Stack([ANSWER, ANSWER], cache=cache)
+    await stack.client.run(request(), idempotency_key="job-7", use_cache=False)
+    stack.client.clients["primary"] = MockLLM([ANSWER], provider="real")
+
+    replay = await stack.client.run(request(), idempotency_key="job-7", use_cache=False)
+
+    assert (replay.cache_hit, replay.served_by) == (False, "real")
 
 
 # -- defaults and closing ---------------------------------------------------------------------

@@ -117,18 +117,21 @@ def test_review_list_is_a_table_newest_first(project: Project) -> None:
         "feature",
         "reason",
         "conf",
+        "id",
         "request",
         "id",
         "input",
     ]
     assert rule == "-" * (len(header) + EXCERPT_WIDTH)
     assert rows[0].split()[:5] == ["2026-03-14", "09:31:05", "summarize", "degraded", "0.00"]
-    assert rows[1].split()[:6] == [
+    items, _ = queue.items()
+    assert rows[1].split()[:7] == [
         "2026-03-14",
         "09:30:05",
         "classify",
         "low_confidence",
         "0.30",
+        items[0].id,
         "req-1",
     ]
     assert rows[1].endswith("Call me at [PHONE] tomorrow.")
@@ -145,7 +148,7 @@ def test_limit_and_feature_choose_what_is_shown(project: Project) -> None:
 
     assert code == 0
     rows = out.splitlines()[2:-2]
-    assert [row.split()[5] for row in rows] == ["c2", "c1"]
+    assert [row.split()[6] for row in rows] == ["c2", "c1"]
     assert out.splitlines()[-1] == f"2 of 3 items waiting in {project.queue}."
 
 
@@ -158,15 +161,20 @@ def test_review_list_as_json(project: Project, arguments: list[str]) -> None:
     code, out, _ = project.run(*arguments, "--limit", "1")
 
     assert code == 0
+    newest = queue.items()[0][1]
     assert json.loads(out) == [
         {
             "time": "2026-03-14T09:31:05Z",
             "feature": "classify",
             "request_id": "new",
+            "model": None,
+            "served_by": None,
             "reason": "low_confidence",
             "confidence": 0.3,
             "input_excerpt": "Where is the office?",
             "output": {"label": "other"},
+            "id": newest.id,
+            "status": "pending",
         }
     ]
 
@@ -205,8 +213,10 @@ def test_a_long_input_is_cut_to_the_excerpt_width() -> None:
     row = item_row(item)
 
     words = " ".join(["word"] * 30)
+    assert item.id is not None
+    assert len(item.id) == 12
     assert row == (
-        f"2026-03-14 09:30:05  classify    low_confidence  0.25  {'r':<32}  "
+        f"2026-03-14 09:30:05  classify    low_confidence     0.25  {item.id}  {'r':<32}  "
         f"{words[: EXCERPT_WIDTH - 1]}…"
     )
 

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, Field
 
+from airuntime.errors import ContentFilteredError
 from airuntime.model.mock import MockLLM, Step
 from airuntime.model.mock_faults import Fault
 from airuntime.observability.events import RecordingObserver
@@ -26,6 +27,7 @@ from airuntime.resilience.chain import AllTargetsFailedError
 from airuntime.structured import (
     StructuredGenerator,
     StructuredOutputError,
+    SwitchedOffError,
     _route,
     strip_code_fences,
 )
@@ -274,6 +276,81 @@ async def test_without_a_degraded_answer_the_chain_failure_is_raised(
     assert [call.outcome for call in setup.observer.calls] == ["error"]
 
 
+async def test_when_every_target_refuses_the_caller_gets_the_refusal_by_class(
+    registry: PromptRegistry,
+) -> None:
+    setup = Setup(registry, [Fault("content_filter"), Fault("content_filter")])
+
+    with pytest.raises(ContentFilteredError) as caught:
+        await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
+
+    refusal = caught.value
+    assert isinstance(refusal, AllTargetsFailedError)
+    assert [failure.reason for failure in refusal.failures] == ["content_filtered"] * 2
+    assert len(setup.mock.requests) == 2  # one per target: a refusal is not retried
+    assert setup.observer.calls[0].error_type == "ContentFilteredError"
+
+
+async def test_a_refusal_on_every_target_still_takes_the_degraded_answer(
+    registry: PromptRegistry,
+) -> None:
+    setup = Setup(registry, [Fault("content_filter"), Fault("content_filter")])
+
+    result = await setup.generator.generate(
+        "triage", {"ticket": "x"}, Verdict, degraded=lambda: Verdict(label="human", confidence=0)
+    )
+
+    assert (result.degraded, result.value.label, result.attempts) == (True, "human", 2)
+
+
+async def test_a_switched_off_prompt_serves_its_degraded_answer_without_a_call(
+    registry: PromptRegistry,
+) -> None:
+    setup = Setup(registry, [GOOD])
+    setup.generator.switched_off = frozenset({"triage"})
+
+    result = await setup.generator.generate(
+        "triage",
+        {"ticket": "x"},
+        Verdict,
+        degraded=lambda: Verdict(label="needs-human", confidence=0.0),
+    )
+
+    assert result.degraded
+    assert result.value.label == "needs-human"
+    assert (result.attempts, result.cost) == (0, Decimal(0))
+    assert setup.mock.requests == []  # the model was never called
+    assert [call.outcome for call in setup.observer.calls] == ["degraded"]
+    with pytest.raises(SwitchedOffError, match=r"^the AI path of triage is switched off"):
+        await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
+    assert [call.outcome for call in setup.observer.calls] == ["degraded", "error"]
+
+
+async def test_a_canary_serves_its_share_sticky_by_key_and_each_result_names_its_version(
+    registry: PromptRegistry, tmp_path: Path
+) -> None:
+    folder = tmp_path / "prompts" / "triage"
+    stable = yaml.safe_load((folder / "1.0.0.yaml").read_text(encoding="utf-8"))
+    canary = {**stable, "version": "1.1.0", "labels": ["canary"], "canary_weight": 30}
+    (folder / "1.1.0.yaml").write_text(yaml.safe_dump(canary), encoding="utf-8")
+    setup = Setup(load_registry(prompts_dir=tmp_path / "prompts"), [GOOD] * 40)
+
+    served = [
+        (await setup.generator.generate("triage", {"ticket": "x"}, Verdict, rollout_key=f"u{n}"))
+        for n in range(20)
+    ]
+    again = await setup.generator.generate("triage", {"ticket": "x"}, Verdict, rollout_key="u3")
+    pinned = await setup.generator.generate("triage", {"ticket": "x"}, Verdict, version="1.0.0")
+
+    versions = [result.prompt for result in served]
+    assert set(versions) == {"triage@1.0.0", "triage@1.1.0"}
+    assert again.prompt == versions[3]  # the same key, the same side
+    assert pinned.prompt == "triage@1.0.0"
+    sent = [request.metadata["prompt.version"] for request in setup.mock.requests[:20]]
+    assert sent == [str(version).split("@")[1] for version in versions]  # as the log line says
+    assert {call.prompt for call in setup.observer.calls} == {"triage@1.0.0", "triage@1.1.0"}
+
+
 def test_routing_keeps_the_primary_request_and_builds_the_fallback_its_own(
     registry: PromptRegistry,
 ) -> None:
@@ -475,7 +552,7 @@ async def test_a_chain_failure_is_reported_with_its_type(registry: PromptRegistr
     with pytest.raises(AllTargetsFailedError):
         await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
 
-    assert setup.observer.calls[0].error_type == "AllTargetsFailedError"
+    assert setup.observer.calls[0].error_type == "ServerError"  # what every target failed with
 
 
 async def test_a_budget_refusal_is_reported_as_such(registry: PromptRegistry) -> None:

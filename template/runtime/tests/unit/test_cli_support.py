@@ -29,7 +29,13 @@ from airuntime.cli.support import (
     set_global_options,
     wants_json,
 )
-from airuntime.errors import ConfigurationError, ContentFilteredError, LLMError, ServerError
+from airuntime.errors import (
+    ConfigurationError,
+    ContentFilteredError,
+    ContextLengthExceededError,
+    LLMError,
+    ServerError,
+)
 from airuntime.guardrails import InputRejectedError
 from airuntime.model.mock import MockScriptExhaustedError
 from airuntime.prompts import PromptInputError, PromptLoadError, PromptProblem
@@ -40,6 +46,17 @@ from airuntime.types import ModelTarget, Usage
 
 runner = CliRunner()
 TARGET = ModelTarget(provider="mock", model="m")
+OTHER = ModelTarget(provider="other", model="n")
+
+
+def refused(target: ModelTarget) -> TargetFailure:
+    error = ContentFilteredError("declined", provider=target.provider, model=target.model)
+    return TargetFailure(target, 1, error.kind, error)
+
+
+def too_long(target: ModelTarget) -> TargetFailure:
+    error = ContextLengthExceededError("too long", provider=target.provider, model=target.model)
+    return TargetFailure(target, 1, error.kind, error)
 
 
 @pytest.fixture(autouse=True)
@@ -124,6 +141,9 @@ def test_the_exit_codes_are_a_contract() -> None:
         "BUDGET_EXCEEDED": 7,
         "INVALID_OUTPUT": 8,
         "EVAL_REGRESSION": 9,
+        "MODEL_REFUSED": 10,
+        "CONTEXT_LENGTH_EXCEEDED": 11,
+        "AGENT_STOPPED": 12,
     }
 
 
@@ -270,9 +290,22 @@ KNOWN_FAILURES: list[tuple[BaseException, ExitCode]] = [
     ),
     (structured_error(), ExitCode.INVALID_OUTPUT),
     (ServerError("boom", provider="mock", model="m"), ExitCode.PROVIDER_UNAVAILABLE),
-    (ContentFilteredError("no", provider="mock", model="m"), ExitCode.PROVIDER_UNAVAILABLE),
+    (ContentFilteredError("no", provider="mock", model="m"), ExitCode.MODEL_REFUSED),
+    (
+        ContextLengthExceededError("long", provider="mock", model="m"),
+        ExitCode.CONTEXT_LENGTH_EXCEEDED,
+    ),
     (
         AllTargetsFailedError([TargetFailure(TARGET, 3, "server_error")]),
+        ExitCode.PROVIDER_UNAVAILABLE,
+    ),
+    (AllTargetsFailedError([refused(TARGET)]), ExitCode.MODEL_REFUSED),
+    (
+        AllTargetsFailedError([too_long(TARGET), TargetFailure(OTHER, 0, "not_configured")]),
+        ExitCode.CONTEXT_LENGTH_EXCEEDED,
+    ),
+    (
+        AllTargetsFailedError([refused(TARGET), too_long(OTHER)]),
         ExitCode.PROVIDER_UNAVAILABLE,
     ),
 ]
@@ -293,6 +326,35 @@ def test_a_bug_has_no_exit_code(error: BaseException) -> None:
 def test_one_line_joins_a_message_onto_one_line() -> None:
     assert one_line(ValueError("first line\n  second\tline  ")) == "first line second line"
     assert one_line(LLMError("down", provider="p", model="m")) == "p/m: llm_error: down"
+
+
+def test_one_line_names_what_every_target_of_a_chain_failed_with() -> None:
+    servers = AllTargetsFailedError(
+        [TargetFailure(TARGET, 3, "server_error", ServerError("down", provider="mock", model="m"))]
+    )
+    mixed = AllTargetsFailedError([refused(TARGET), too_long(OTHER)])
+
+    assert one_line(servers) == (
+        "ServerError: the only model target failed: mock/m: server_error after 3 attempts (down)"
+    )
+    assert one_line(mixed).startswith("all 2 model targets failed: mock/m: content_filtered")
+
+
+def test_one_line_says_what_to_do_about_a_refusal_or_a_prompt_too_long() -> None:
+    refusal = AllTargetsFailedError([refused(TARGET), TargetFailure(OTHER, 0, "not_configured")])
+
+    assert one_line(refusal) == (
+        "the model refused the request (ContentFilteredError): all 2 model targets failed: "
+        "mock/m: content_filtered after 1 attempt (declined); other/n: not_configured. To fix: "
+        "rephrase the input, or add a fallback model with another content policy."
+    )
+    assert one_line(
+        ContextLengthExceededError("8,192 tokens at most", provider="p", model="m")
+    ) == (
+        "the input does not fit the model's context window (ContextLengthExceededError): p/m: "
+        "context_length_exceeded: 8,192 tokens at most. To fix: shorten it, lower max_tokens, "
+        "or add a fallback model with a larger window."
+    )
 
 
 def test_one_line_names_the_first_bad_prompt_file_and_counts_the_others() -> None:

@@ -52,6 +52,7 @@ def generated(
         raw_text="" if degraded else f'{{"label": "{label}"}}',
         request_id="req-7",
         target=None if degraded else ModelTarget(provider="openai", model="gpt-5-mini"),
+        served_by=None if degraded else "openai",
         fallback_index=None if degraded else 1,
         attempts=3,
         repairs=0 if degraded else 1,
@@ -116,6 +117,7 @@ def test_a_low_confidence_answer_is_flagged_and_queued_redacted(queue: ReviewQue
         "low_confidence",
         0.59,
     )
+    assert (item.model, item.served_by) == ("openai/gpt-5-mini", "openai")
     assert item.input_excerpt == "Refund me at [EMAIL]"
     assert item.output == {"confidence": 0.59, "label": "call [PHONE]"}
 
@@ -128,6 +130,7 @@ def test_a_degraded_answer_is_flagged_as_degraded_whatever_its_confidence(
     assert result.review_reason == "degraded"
     (item,), _ = queue.items()
     assert (item.feature, item.reason, item.confidence) == ("summarize", "degraded", 0.99)
+    assert (item.model, item.served_by) == (None, None)  # no model answered
 
 
 def test_the_threshold_comes_from_the_policy(queue: ReviewQueue) -> None:
@@ -150,6 +153,7 @@ def test_to_dict_is_the_answer_and_its_provenance() -> None:
     degraded = FeatureResult("classify", generated(0.0, degraded=True), "degraded")
 
     assert answered.to_dict() == {
+        "prompt": None,
         "label": "billing",
         "confidence": 0.9,
         "degraded": False,
@@ -157,6 +161,7 @@ def test_to_dict_is_the_answer_and_its_provenance() -> None:
         "review_reason": None,
         "request_id": "req-7",
         "model": "openai/gpt-5-mini",
+        "served_by": "openai",
         "fallback_index": 1,
         "attempts": 3,
         "repairs": 1,
@@ -164,6 +169,7 @@ def test_to_dict_is_the_answer_and_its_provenance() -> None:
         "cost_usd": "0.000123",
     }
     assert degraded.to_dict() == {
+        "prompt": None,
         "label": "billing",
         "confidence": 0.0,
         "degraded": True,
@@ -171,6 +177,7 @@ def test_to_dict_is_the_answer_and_its_provenance() -> None:
         "review_reason": "degraded",
         "request_id": "req-7",
         "model": None,
+        "served_by": None,
         "fallback_index": None,
         "attempts": 3,
         "repairs": 0,

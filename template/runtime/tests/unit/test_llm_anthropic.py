@@ -32,7 +32,7 @@ from airuntime.errors import (
     ServerError,
 )
 from airuntime.model.providers.anthropic import AnthropicClient
-from airuntime.types import Chunk, LLMRequest, Message, OutputFormat
+from airuntime.types import Chunk, LLMRequest, Message, OutputFormat, ToolCall, ToolSpec
 
 Reply = Callable[[httpx2.Request], httpx2.Response]
 MODEL = "claude-haiku-4-5"
@@ -790,3 +790,197 @@ async def test_a_gateway_base_url_receives_the_requests(api: FakeAnthropic) -> N
 
     assert response.text == "Hello!"
     assert api.sent[0].url == "https://llm-gateway.internal.example/anthropic/v1/messages"
+
+
+# -- tools: payloads as the Messages API's tool use and streaming pages document them --------
+
+WEATHER = ToolSpec(
+    name="get_weather",
+    description="The current weather in a city.",
+    parameters={
+        "type": "object",
+        "properties": {"location": {"type": "string"}},
+        "required": ["location"],
+    },
+)
+
+
+def tool_use_message() -> dict[str, Any]:
+    body = message(stop_reason="tool_use")
+    body["content"] = [
+        {"type": "text", "text": "I'll check the weather."},
+        {
+            "type": "tool_use",
+            "id": "toolu_01A09q90qw90lq917835lq9",
+            "name": "get_weather",
+            "input": {"location": "San Francisco, CA"},
+        },
+    ]
+    return body
+
+
+async def test_a_message_carries_its_tool_use_blocks_as_calls(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    api.respond(body=tool_use_message())
+
+    response = await client.complete(ask(tools=(WEATHER,), tool_choice="required"))
+
+    assert response.finish_reason == "tool_calls"
+    assert response.text == "I'll check the weather."
+    assert response.tool_calls == (
+        ToolCall(
+            id="toolu_01A09q90qw90lq917835lq9",
+            name="get_weather",
+            arguments='{"location": "San Francisco, CA"}',
+        ),
+    )
+    sent = api.body()
+    assert sent["tools"] == [
+        {
+            "name": "get_weather",
+            "description": "The current weather in a city.",
+            "input_schema": dict(WEATHER.parameters),
+        }
+    ]
+    assert sent["tool_choice"] == {"type": "any"}
+
+
+async def test_results_of_one_turn_go_back_in_one_user_message(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    api.respond(body=message("Sunny in Paris, rain in Lyon."))
+    calls = (
+        ToolCall(id="toolu_1", name="get_weather", arguments='{"location": "Paris"}'),
+        ToolCall(id="toolu_2", name="get_weather", arguments="not json"),
+    )
+    messages = (
+        Message(role="system", content="Be brief."),
+        Message(role="user", content="Weather in Paris and Lyon?"),
+        Message(role="assistant", content="Checking.", tool_calls=calls),
+        Message(role="tool", content='{"sky": "sunny"}', tool_call_id="toolu_1"),
+        Message(role="tool", content="bad arguments", tool_call_id="toolu_2", is_error=True),
+        Message(role="user", content="And tomorrow?"),
+    )
+
+    await client.complete(ask(messages=messages, tools=(WEATHER,)))
+
+    sent = api.body()
+    assert sent["system"] == "Be brief."
+    assert sent["tool_choice"] == {"type": "auto"}
+    assert sent["messages"] == [
+        {"role": "user", "content": "Weather in Paris and Lyon?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Checking."},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_1",
+                    "name": "get_weather",
+                    "input": {"location": "Paris"},
+                },
+                # Arguments that were not an object were answered as an error already.
+                {"type": "tool_use", "id": "toolu_2", "name": "get_weather", "input": {}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": '{"sky": "sunny"}',
+                    "is_error": False,
+                },
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_2",
+                    "content": "bad arguments",
+                    "is_error": True,
+                },
+            ],
+        },
+        {"role": "user", "content": "And tomorrow?"},
+    ]
+
+
+async def test_a_request_without_tools_sends_no_tool_fields(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    api.respond(body=message())
+
+    await client.complete(ask(tool_choice="none"))
+
+    assert "tools" not in api.body()
+    assert "tool_choice" not in api.body()
+
+
+def json_delta(index: int, partial_json: str) -> dict[str, Any]:
+    return {
+        "type": "content_block_delta",
+        "index": index,
+        "delta": {"type": "input_json_delta", "partial_json": partial_json},
+    }
+
+
+async def test_a_stream_yields_input_json_deltas_then_the_assembled_calls(
+    api: FakeAnthropic, client: AnthropicClient
+) -> None:
+    # The streaming page's tool-use example: text, then a tool_use block whose input arrives
+    # as partial JSON (the first piece empty), then stop_reason tool_use.
+    tool_block = {
+        "type": "content_block_start",
+        "index": 1,
+        "content_block": {
+            "type": "tool_use",
+            "id": "toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+            "name": "get_weather",
+            "input": {},
+        },
+    }
+    no_input_block = {
+        "type": "content_block_start",
+        "index": 2,
+        "content_block": {"type": "tool_use", "id": "toolu_2", "name": "now", "input": {}},
+    }
+    api.stream(
+        STREAM_START,
+        BLOCK_START,
+        text_delta("Okay, let's check."),
+        {"type": "content_block_stop", "index": 0},
+        tool_block,
+        json_delta(1, ""),
+        PING,
+        json_delta(1, '{"location":'),
+        json_delta(1, ' "San Francisco, CA"}'),
+        {"type": "content_block_stop", "index": 1},
+        no_input_block,
+        {"type": "content_block_stop", "index": 2},
+        message_delta("tool_use", output_tokens=89),
+        {"type": "message_stop"},
+    )
+
+    chunks = [piece async for piece in client.stream(ask(tools=(WEATHER,)))]
+
+    assert "".join(piece.text for piece in chunks) == "Okay, let's check."
+    deltas = [piece.tool_call_delta for piece in chunks if piece.tool_call_delta is not None]
+    assert [(d.position, d.id, d.name, d.arguments) for d in deltas] == [
+        (0, "toolu_01T1x1fJ34qAmk2tNTrN7Up6", "get_weather", ""),
+        (0, None, None, ""),
+        (0, None, None, '{"location":'),
+        (0, None, None, ' "San Francisco, CA"}'),
+        (1, "toolu_2", "now", ""),
+    ]
+    last = chunks[-1]
+    assert last.finish_reason == "tool_calls"
+    assert last.usage is not None
+    assert last.usage.output_tokens == 89
+    assert last.tool_calls == (
+        ToolCall(
+            id="toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+            name="get_weather",
+            arguments='{"location": "San Francisco, CA"}',
+        ),
+        ToolCall(id="toolu_2", name="now", arguments="{}"),
+    )

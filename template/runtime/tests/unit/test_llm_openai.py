@@ -31,7 +31,7 @@ from airuntime.errors import (
     ServerError,
 )
 from airuntime.model.providers.openai import OpenAIClient, is_strict_compatible
-from airuntime.types import Chunk, LLMRequest, Message, OutputFormat
+from airuntime.types import Chunk, LLMRequest, Message, OutputFormat, ToolCall, ToolSpec
 
 Reply = Callable[[httpx2.Request], httpx2.Response]
 
@@ -948,3 +948,184 @@ async def test_a_streamed_refusal_is_raised_whole_as_the_completion_s_is(
     assert streamed.value.message == whole.value.message == f"the model refused: {REFUSAL}"
     assert not streamed.value.retryable
     assert received == []
+
+
+# -- tools: payloads as the Chat Completions reference documents them ----------------------
+
+WEATHER = ToolSpec(
+    name="get_weather",
+    description="The current weather in a city.",
+    parameters={
+        "type": "object",
+        "properties": {"location": {"type": "string"}},
+        "required": ["location"],
+        "additionalProperties": False,
+    },
+)
+
+
+def tool_call_completion() -> dict[str, Any]:
+    body = completion(content=None, finish_reason="tool_calls")
+    body["choices"][0]["message"]["tool_calls"] = [
+        {
+            "id": "call_DdmO9pD3xa9XTPNJ32zg2hcA",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"location": "Paris, France"}'},
+        },
+        {
+            "id": "call_8sKQOY4TVKSfS6HO0p4Ly3wC",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"location": "Lyon"}'},
+        },
+    ]
+    return body
+
+
+async def test_a_completion_carries_the_tool_calls_the_model_made(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.respond(body=tool_call_completion())
+
+    response = await client.complete(ask(tools=(WEATHER,), tool_choice="required"))
+
+    assert response.finish_reason == "tool_calls"
+    assert response.text == ""
+    assert response.tool_calls == (
+        ToolCall(
+            id="call_DdmO9pD3xa9XTPNJ32zg2hcA",
+            name="get_weather",
+            arguments='{"location": "Paris, France"}',
+        ),
+        ToolCall(
+            id="call_8sKQOY4TVKSfS6HO0p4Ly3wC", name="get_weather", arguments='{"location": "Lyon"}'
+        ),
+    )
+    sent = api.body()
+    assert sent["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "The current weather in a city.",
+                "parameters": dict(WEATHER.parameters),
+                "strict": True,
+            },
+        }
+    ]
+    assert sent["tool_choice"] == "required"
+
+
+async def test_tool_calls_and_results_go_back_in_the_conversation(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.respond(body=completion("It is sunny in Paris."))
+    call = ToolCall(id="call_1", name="get_weather", arguments='{"location": "Paris"}')
+    messages = (
+        Message(role="user", content="Weather in Paris?"),
+        Message(role="assistant", content="", tool_calls=(call,)),
+        Message(role="tool", content='{"sky": "sunny"}', tool_call_id="call_1"),
+    )
+
+    await client.complete(ask(messages=messages, tools=(WEATHER,)))
+
+    assert api.body()["messages"] == [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"location": "Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"sky": "sunny"}'},
+    ]
+    assert api.body()["tool_choice"] == "auto"
+
+
+async def test_a_request_without_tools_sends_no_tool_fields(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.respond(body=completion())
+
+    await client.complete(ask())
+
+    assert "tools" not in api.body()
+    assert "tool_choice" not in api.body()
+
+
+def tool_delta(
+    index: int, *, id: str | None = None, name: str | None = None, arguments: str = ""
+) -> dict[str, Any]:
+    function: dict[str, Any] = {"arguments": arguments}
+    if name is not None:
+        function["name"] = name
+    call: dict[str, Any] = {"index": index, "function": function}
+    if id is not None:
+        call["id"], call["type"] = id, "function"
+    return chunk({"tool_calls": [call]})
+
+
+async def test_a_stream_yields_argument_deltas_then_the_assembled_calls(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    # As the streaming guide shows: the first delta of a call has its id and name, the
+    # arguments follow in pieces; two calls in one answer are told apart by `index`.
+    api.stream(
+        chunk({"role": "assistant", "content": None}),
+        tool_delta(0, id="call_DdmO9pD3xa9XTPNJ32zg2hcA", name="get_weather"),
+        tool_delta(0, arguments='{"loca'),
+        tool_delta(0, arguments='tion": "Paris"}'),
+        tool_delta(1, id="call_2", name="get_weather"),
+        tool_delta(1, arguments='{"location": "Lyon"}'),
+        chunk({}, finish_reason="tool_calls"),
+        USAGE_CHUNK,
+    )
+
+    chunks = [piece async for piece in client.stream(ask(tools=(WEATHER,)))]
+
+    deltas = [piece.tool_call_delta for piece in chunks if piece.tool_call_delta is not None]
+    assert [(d.position, d.id, d.name, d.arguments) for d in deltas] == [
+        (0, "call_DdmO9pD3xa9XTPNJ32zg2hcA", "get_weather", ""),
+        (0, None, None, '{"loca'),
+        (0, None, None, 'tion": "Paris"}'),
+        (1, "call_2", "get_weather", ""),
+        (1, None, None, '{"location": "Lyon"}'),
+    ]
+    last = chunks[-1]
+    assert last.finish_reason == "tool_calls"
+    assert last.tool_calls == (
+        ToolCall(
+            id="call_DdmO9pD3xa9XTPNJ32zg2hcA",
+            name="get_weather",
+            arguments='{"location": "Paris"}',
+        ),
+        ToolCall(id="call_2", name="get_weather", arguments='{"location": "Lyon"}'),
+    )
+    assert [index for index, piece in enumerate(chunks) if piece.index != index] == []
+    assert api.body()["stream"] is True
+
+
+async def test_a_streamed_call_that_never_names_itself_is_a_server_error(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    api.stream(tool_delta(0, arguments='{"location": "Paris"}'), chunk({}, "tool_calls"))
+
+    with pytest.raises(ServerError, match="never said its id and name"):
+        _ = [piece async for piece in client.stream(ask(tools=(WEATHER,)))]
+
+
+async def test_a_custom_tool_call_that_was_never_offered_is_a_server_error(
+    api: FakeOpenAI, client: OpenAIClient
+) -> None:
+    body = completion(content=None, finish_reason="tool_calls")
+    body["choices"][0]["message"]["tool_calls"] = [
+        {"id": "call_1", "type": "custom", "custom": {"name": "grammar", "input": "x"}}
+    ]
+    api.respond(body=body)
+
+    with pytest.raises(ServerError, match="'custom' tool"):
+        await client.complete(ask(tools=(WEATHER,)))

@@ -19,6 +19,7 @@ from airuntime.model.factory import (
     ProviderConfig,
     build_mock,
     build_provider,
+    resolve_provider,
 )
 from airuntime.model.mock import MockLLM, Rule
 from airuntime.model.mock_faults import Latency
@@ -240,3 +241,62 @@ async def test_a_timeout_fault_takes_the_configured_timeout() -> None:
 
     with pytest.raises(ProviderTimeoutError, match="timed out"):
         await mock.complete(request())
+
+
+# -- which provider requests go to (LLM_PROVIDER), and never a silent mock in production -----
+
+KEYLESS = [ProviderConfig("openai"), ProviderConfig("anthropic")]
+
+
+@pytest.mark.parametrize("production", [False, True])
+def test_a_provider_chosen_by_name_is_itself_and_mock_is_always_allowed(production: bool) -> None:
+    assert resolve_provider("anthropic", KEYLESS, production=production) == "anthropic"
+    assert resolve_provider("mock", KEYLESS, production=production) == "mock"
+    assert resolve_provider("mock", [], production=production) == "mock"
+
+
+@pytest.mark.parametrize("production", [False, True])
+def test_auto_is_the_first_configured_provider(production: bool) -> None:
+    keyed = [ProviderConfig("openai"), ProviderConfig("anthropic", api_key="sk-ant-1")]
+    local = [ProviderConfig("openai", base_url="http://127.0.0.1:11434/v1"), *keyed[1:]]
+
+    assert resolve_provider("auto", keyed, production=production) == "anthropic"
+    # An OpenAI-compatible server of one's own needs no key: it is a real provider too.
+    assert resolve_provider("auto", local, production=production) == "openai"
+
+
+def test_auto_without_a_configured_provider_runs_offline_outside_production() -> None:
+    assert resolve_provider("auto", KEYLESS) == "mock"
+    assert resolve_provider("auto", [], production=False) == "mock"
+
+
+@pytest.mark.parametrize(
+    ("providers", "message"),
+    [
+        (
+            [ProviderConfig("openai")],
+            "OPENAI_API_KEY is not set, and ENVIRONMENT=production never answers from the "
+            "offline mock: set it in the environment or .env, or set LLM_PROVIDER=mock to run "
+            "on the mock on purpose.",
+        ),
+        (
+            # An Anthropic gateway without a key is not configured: it still needs the key.
+            [ProviderConfig("openai"), ProviderConfig("anthropic", base_url="http://gw/v1")],
+            "neither OPENAI_API_KEY nor ANTHROPIC_API_KEY is set, and ENVIRONMENT=production "
+            "never answers from the offline mock: set one in the environment or .env, or set "
+            "LLM_PROVIDER=mock to run on the mock on purpose.",
+        ),
+        (
+            [],
+            "ENVIRONMENT=production never answers from the offline mock unless asked, and this "
+            "project has no real provider: set LLM_PROVIDER=mock to run on the mock on purpose.",
+        ),
+    ],
+)
+def test_in_production_auto_without_a_key_is_a_configuration_error_naming_it(
+    providers: list[ProviderConfig], message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        resolve_provider("auto", providers, production=True)
+
+    assert str(refused.value) == message

@@ -6,7 +6,9 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from airuntime.review import ReviewItem, ReviewQueue, ReviewReason
+import pytest
+
+from airuntime.review import ReviewError, ReviewItem, ReviewQueue, ReviewReason
 
 MOMENT = datetime(2026, 3, 14, 9, 30, 5, 123456, tzinfo=UTC)
 
@@ -76,3 +78,104 @@ def test_lines_that_are_not_items_are_skipped_and_counted(tmp_path: Path) -> Non
 
 def test_a_missing_queue_is_empty(tmp_path: Path) -> None:
     assert ReviewQueue(tmp_path / "none.jsonl").items() == ([], 0)
+
+
+def test_an_item_records_who_answered_and_older_lines_without_it_still_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "review.jsonl"
+    queue = ReviewQueue(path)
+    stand_in = ReviewItem.create(
+        feature="summarize",
+        request_id="req-2",
+        model="openai/gpt-5-mini",
+        served_by="mock",
+        reason="low_confidence",
+        confidence=0.4,
+        text="text",
+        output={},
+        now=MOMENT,
+    )
+    queue.append(stand_in)
+    older = item().model_dump(mode="json", exclude={"model", "served_by"})  # a 0.2.0-dev line
+    with path.open("a", encoding="utf-8") as lines:
+        lines.write(json.dumps(older) + "\n")
+
+    (first, second), skipped = queue.items()
+
+    assert skipped == 0
+    assert (first.model, first.served_by) == ("openai/gpt-5-mini", "mock")
+    assert json.loads(path.read_text(encoding="utf-8").splitlines()[0])["served_by"] == "mock"
+    assert (second.request_id, second.model, second.served_by) == ("req-1", None, None)
+
+
+# -- approvals: decisions as lines of their own --------------------------------------------
+
+
+def approval(queue: ReviewQueue) -> ReviewItem:
+    item = ReviewItem.create(
+        feature="agent:triage",
+        request_id="run-1",
+        reason="approval_required",
+        confidence=None,
+        text='refund {"order_id":"A1"}',
+        output={"tool": "refund"},
+    )
+    queue.append(item)
+    return item
+
+
+def test_a_decision_is_appended_and_applied_when_read(tmp_path: Path) -> None:
+    queue = ReviewQueue(tmp_path / "review.jsonl")
+    item = approval(queue)
+    assert item.id is not None
+
+    decided = queue.decide(item.id, "approved", note="ok by Ada")
+
+    assert decided.status == "approved"
+    items, skipped = queue.items()
+    assert ([entry.status for entry in items], skipped) == (["approved"], 0)
+    lines = (tmp_path / "review.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    assert '"status"' not in lines[0]  # the status is the decisions', never stored with the item
+    assert '"decision":"approved"' in lines[1]
+    assert '"note":"ok by Ada"' in lines[1]
+
+
+def test_decisions_that_cannot_be_made_are_one_line_errors(tmp_path: Path) -> None:
+    queue = ReviewQueue(tmp_path / "review.jsonl")
+    item = approval(queue)
+    flagged = ReviewItem.create(
+        feature="classify",
+        request_id="r",
+        reason="low_confidence",
+        confidence=0.2,
+        text="x",
+        output={},
+    )
+    queue.append(flagged)
+    assert item.id is not None
+    assert flagged.id is not None
+    queue.decide(item.id, "rejected")
+
+    with pytest.raises(ReviewError, match="was rejected already"):
+        queue.decide(item.id, "approved")
+    with pytest.raises(ReviewError, match="asks for no decision: only approvals"):
+        queue.decide(flagged.id, "approved")
+    with pytest.raises(ReviewError, match="no review item 'nope'"):
+        queue.decide("nope", "approved")
+    assert queue.find(item.id) is not None
+    assert queue.find("nope") is None
+
+
+def test_items_written_before_ids_existed_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "review.jsonl"
+    path.write_text(
+        '{"time": "2026-03-14T09:30:05Z", "feature": "classify", "request_id": "r", '
+        '"reason": "degraded", "confidence": 0.0, "input_excerpt": "x", "output": {}}\n',
+        encoding="utf-8",
+    )
+
+    (item,), skipped = ReviewQueue(path).items()
+
+    assert (item.id, item.status, skipped) == (None, "pending", 0)

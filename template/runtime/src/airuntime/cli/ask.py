@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from airuntime.cli.exits import ExitCode, fail
-
 if TYPE_CHECKING:
     from airuntime.model.client import LLMClient
     from airuntime.resilience.client import ResilientClient
@@ -99,16 +97,12 @@ def ask(
     # (`--version`, `prompts check`...) would otherwise pay for it.
     import asyncio
 
-    from airuntime.errors import ConfigurationError, LLMError
-    from airuntime.resilience.budget import BudgetExceeded
-    from airuntime.resilience.chain import UnknownCostError
+    from airuntime.cli.support import exits_on_known_errors
     from airuntime.types import LLMRequest, Message, OutputFormat
 
-    try:
+    with exits_on_known_errors():  # one line and its exit code for every known failure
         chosen = setup()
         client: LLMClient = chosen.bare() if raw else chosen.resilient()
-    except ConfigurationError as error:
-        raise fail(str(error), ExitCode.CONFIGURATION_ERROR) from None
     provider = chosen.provider
     messages = [Message(role="user", content=prompt)]
     if system is not None:
@@ -118,17 +112,11 @@ def ask(
         messages=tuple(messages),
         output=OutputFormat(type="json" if as_json else "text"),
     )
-    try:
+    with exits_on_known_errors():
         if times == 1:
             asyncio.run(_answer_once(client, request, stream=stream))
             return
         outcomes = asyncio.run(_count_outcomes(client, request, times))
-    except BudgetExceeded as error:
-        raise fail(str(error), ExitCode.BUDGET_EXCEEDED) from None
-    except UnknownCostError as error:
-        raise fail(str(error), ExitCode.CONFIGURATION_ERROR) from None
-    except LLMError as error:
-        raise fail(str(error), ExitCode.PROVIDER_UNAVAILABLE) from None
     summary = ", ".join(f"{count} {kind}" for kind, count in outcomes.most_common())
     typer.echo(f"{times} calls to {provider}/{request.model}: {summary}")
 

@@ -21,6 +21,9 @@ class ExitCode(IntEnum):
     BUDGET_EXCEEDED = 7
     INVALID_OUTPUT = 8
     EVAL_REGRESSION = 9
+    MODEL_REFUSED = 10  # the model declined (content policy), on every target tried
+    CONTEXT_LENGTH_EXCEEDED = 11  # the input does not fit the model's context window
+    AGENT_STOPPED = 12  # an agent run stopped at a limit: steps, repeats, tool errors
 
 
 def fail(message: str, code: ExitCode) -> typer.Exit:

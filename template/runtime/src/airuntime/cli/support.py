@@ -89,14 +89,15 @@ def read_text(source: str) -> str:
 def exit_code_for(error: BaseException) -> ExitCode | None:
     """The exit code of a failure a person can act on; None for a bug."""
     # Imported here: only a failing command pays for importing the model stack's errors.
-    from airuntime.errors import LLMError
+    from airuntime.agents.store import RunNotFoundError
+    from airuntime.errors import ContentFilteredError, ContextLengthExceededError, LLMError
     from airuntime.guardrails import InputRejectedError
     from airuntime.prompts import PromptInputError, PromptLoadError
     from airuntime.resilience.budget import BudgetExceeded
     from airuntime.resilience.chain import UnknownCostError
     from airuntime.structured import StructuredOutputError
 
-    if isinstance(error, InputRejectedError | PromptInputError):
+    if isinstance(error, InputRejectedError | PromptInputError | RunNotFoundError):
         return ExitCode.BAD_INPUT
     if isinstance(error, ConfigurationError | UnknownCostError):
         return ExitCode.CONFIGURATION_ERROR
@@ -106,13 +107,35 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
         return ExitCode.BUDGET_EXCEEDED
     if isinstance(error, StructuredOutputError):
         return ExitCode.INVALID_OUTPUT
+    # A chain whose every tried target failed the same way is an instance of that error too.
+    if isinstance(error, ContentFilteredError):
+        return ExitCode.MODEL_REFUSED
+    if isinstance(error, ContextLengthExceededError):
+        return ExitCode.CONTEXT_LENGTH_EXCEEDED
     if isinstance(error, LLMError):
         return ExitCode.PROVIDER_UNAVAILABLE
     return None
 
 
+# What a person can do about a model failure that is not transient.
+_ADVICE = {
+    "ContentFilteredError": (
+        "the model refused the request (ContentFilteredError)",
+        "rephrase the input, or add a fallback model with another content policy",
+    ),
+    "ContextLengthExceededError": (
+        "the input does not fit the model's context window (ContextLengthExceededError)",
+        "shorten it, lower max_tokens, or add a fallback model with a larger window",
+    ),
+}
+
+
 def one_line(error: BaseException) -> str:
+    """The failure as one line: what went wrong, named by its class where that is the cause
+    (an exhausted chain is named after what every target failed with), and what to do."""
+    from airuntime.errors import ContentFilteredError, ContextLengthExceededError
     from airuntime.prompts import PromptLoadError
+    from airuntime.resilience.chain import AllTargetsFailedError
 
     if isinstance(error, PromptLoadError):
         more = len(error.problems) - 1
@@ -120,7 +143,14 @@ def one_line(error: BaseException) -> str:
         return f"invalid prompt file: {first}" + (
             f" (and {more} more: run `prompts check`)" if more else ""
         )
-    return " ".join(str(error).split())
+    text = " ".join(str(error).split())
+    for cause in (ContentFilteredError, ContextLengthExceededError):
+        if isinstance(error, cause):
+            what, advice = _ADVICE[cause.__name__]
+            return f"{what}: {text.rstrip('.')}. To fix: {advice}."
+    if isinstance(error, AllTargetsFailedError) and error.cause is not None:
+        return f"{type(error).__name__}: {text}"  # what every target failed with
+    return text
 
 
 @contextmanager

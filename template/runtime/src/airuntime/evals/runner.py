@@ -17,7 +17,7 @@ from airuntime.features import FeatureResult, FeatureSystem
 from airuntime.guardrails import InputRejectedError
 from airuntime.prompts import PromptInputError
 from airuntime.resilience.budget import BudgetExceeded
-from airuntime.resilience.chain import AllTargetsFailedError, UnknownCostError
+from airuntime.resilience.chain import UnknownCostError
 from airuntime.structured import StructuredOutputError
 
 Outcome = Literal["answered", "degraded", "rejected", "refused", "error"]
@@ -44,6 +44,8 @@ class CaseResult:
     degraded: bool
     needs_review: bool
     checks: tuple[CheckResult, ...] = field(default=())
+    model: str | None = None  # the target that answered (None: degraded or failed)
+    served_by: str | None = None  # who really answered it: its provider, or "mock" offline
 
     @property
     def passed(self) -> bool:
@@ -68,13 +70,9 @@ def record_of(
 def failure_outcome(error: BaseException) -> Outcome:
     if isinstance(error, InputRejectedError | PromptInputError):
         return "rejected"
+    # An exhausted chain is a ContentFilteredError too when every model it tried declined.
     if isinstance(error, ContentFilteredError):
         return "refused"
-    if isinstance(error, AllTargetsFailedError) and all(
-        failure.error is not None and failure.error.kind == ContentFilteredError.kind
-        for failure in error.failures
-    ):
-        return "refused"  # every model declined to answer
     return "error"
 
 
@@ -111,6 +109,10 @@ async def run_case(
         degraded=record["degraded"],
         needs_review=record["needs_review"],
         checks=tuple(score(check, record, feature) for check in case.checks),
+        model=None
+        if result is None or result.generated.target is None
+        else str(result.generated.target),
+        served_by=None if result is None else result.generated.served_by,
     )
 
 

@@ -8,14 +8,17 @@ project that installed only one SDK never imports the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from airuntime.errors import ConfigurationError
 from airuntime.model.client import LLMClient
 from airuntime.model.mock import MockLLM, Rule
 from airuntime.model.mock_faults import NO_LATENCY, FaultKind, Latency
+
+if TYPE_CHECKING:
+    import httpx2
 
 MOCK = "mock"
 # Every provider the runtime has an adapter for (a project installs the SDKs it chose).
@@ -72,13 +75,53 @@ class ProviderConfig:
         return bool(self.api_key) or (self.name == "openai" and self.base_url is not None)
 
 
-def build_provider(config: ProviderConfig) -> LLMClient:
+AUTO = "auto"
+
+
+def resolve_provider(
+    choice: str, providers: Sequence[ProviderConfig], *, production: bool = False
+) -> str:
+    """The provider requests go to, from LLM_PROVIDER (`choice`).
+
+    A provider's name is itself (a missing key is refused when it is built), and `mock` is
+    the mock: asked for by name. `auto` is the first provider that is configured (a key, or
+    an OpenAI-compatible server of one's own), else the offline mock, but only outside
+    production: in production a stand-in would pass its answers off as a real model's, so
+    there `auto` without a configured provider is a ConfigurationError naming what to set.
+    """
+    if choice != AUTO:
+        return choice
+    for config in providers:
+        if config.configured:
+            return config.name
+    if not production:
+        return MOCK
+    if not providers:
+        raise ConfigurationError(
+            "ENVIRONMENT=production never answers from the offline mock unless asked, and this "
+            "project has no real provider: set LLM_PROVIDER=mock to run on the mock on purpose."
+        )
+    keys = [config.key_variable for config in providers]
+    unset = f"{keys[0]} is not set" if len(keys) == 1 else f"neither {' nor '.join(keys)} is set"
+    raise ConfigurationError(
+        f"{unset}, and ENVIRONMENT=production never answers from the offline mock: set "
+        f"{'it' if len(keys) == 1 else 'one'} in the environment or .env, or set "
+        "LLM_PROVIDER=mock to run on the mock on purpose."
+    )
+
+
+def build_provider(
+    config: ProviderConfig, *, http_client: httpx2.AsyncClient | None = None
+) -> LLMClient:
     """One provider's client. An unknown name or a missing key is a one-line
-    ConfigurationError naming what to set."""
+    ConfigurationError naming what to set.
+
+    `http_client` (an `httpx2.AsyncClient`) is the HTTP client the adapter sends through: the
+    recorder's tap, or the replay's in-memory transport; None is the SDK's own."""
     if config.name == "openai":
-        return _build_openai(config)
+        return _build_openai(config, http_client)
     if config.name == "anthropic":
-        return _build_anthropic(config)
+        return _build_anthropic(config, http_client)
     if config.name == MOCK:
         raise ConfigurationError(
             "the mock provider takes no ProviderConfig: build it with build_mock(MockConfig(...))."
@@ -101,7 +144,9 @@ def build_mock(config: MockConfig = MockConfig(), *, rules: Iterable[Rule] = ())
     )
 
 
-def _build_openai(config: ProviderConfig) -> LLMClient:
+def _build_openai(
+    config: ProviderConfig, http_client: httpx2.AsyncClient | None = None
+) -> LLMClient:
     if not config.configured:
         raise missing_key(config)
     from airuntime.model.providers.openai import OpenAIClient
@@ -116,16 +161,22 @@ def _build_openai(config: ProviderConfig) -> LLMClient:
         base_url=config.base_url,
         timeout_seconds=config.timeout_seconds,
         output_limit_parameter=config.output_limit_parameter,
+        http_client=http_client,
     )
 
 
-def _build_anthropic(config: ProviderConfig) -> LLMClient:
+def _build_anthropic(
+    config: ProviderConfig, http_client: httpx2.AsyncClient | None = None
+) -> LLMClient:
     if not config.configured or config.api_key is None:
         raise missing_key(config)
     from airuntime.model.providers.anthropic import AnthropicClient
 
     return AnthropicClient(
-        api_key=config.api_key, base_url=config.base_url, timeout_seconds=config.timeout_seconds
+        api_key=config.api_key,
+        base_url=config.base_url,
+        timeout_seconds=config.timeout_seconds,
+        http_client=http_client,
     )
 
 

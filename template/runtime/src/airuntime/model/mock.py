@@ -5,7 +5,8 @@ paths. What it answers, in order:
 
 1. A chaos fault drawn at the seeded probabilities (`faults`), if any.
 2. The first rule whose pattern matches the last user message.
-3. The next step of the script; when a script was given and is used up, it raises
+3. The next step of the script (a trajectory: answers, tool calls (`CallTool`) and faults in the
+   order the calls will meet them); when a script was given and is used up, it raises
    `MockScriptExhaustedError` (never an empty answer).
 4. Without a script, a generated answer: an echo for text, and for JSON-schema output a small
    instance valid against the schema, so demos run offline.
@@ -23,7 +24,8 @@ import random
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from airuntime.errors import LLMError
 from airuntime.model.mock_faults import (
@@ -42,11 +44,29 @@ from airuntime.types import (
     FinishReason,
     LLMRequest,
     LLMResponse,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
-Reply = str | LLMResponse | Fault | BaseException
-"""A scripted answer: text, a full response, a fault, or an exception to raise."""
+
+@dataclass(frozen=True, slots=True)
+class CallTool:
+    """A scripted answer in which the model asks to run the tool `name` with `arguments`.
+
+    Several in a tuple are one answer asking for several calls. `id` defaults to a
+    deterministic `call_<n>_<i>` (the n-th request, the i-th call); `text` is what the model
+    says alongside.
+    """
+
+    name: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    text: str = ""
+
+
+Reply = str | LLMResponse | Fault | BaseException | CallTool | tuple[CallTool, ...]
+"""A scripted answer: text, a full response, a fault, an exception to raise, or tool calls."""
 Step = Reply | Callable[[LLMRequest], Reply]
 """A reply, or a function of the request that returns one (or raises)."""
 Sleep = Callable[[float], Awaitable[None]]
@@ -166,7 +186,10 @@ class MockLLM:
         failure = result if isinstance(result, _Failure) else None
         response = result.partial if isinstance(result, _Failure) else result
         try:
-            if response is not None:
+            if response is not None and response.tool_calls and failure is None:
+                for chunk in _tool_call_chunks(response):
+                    yield chunk
+            elif response is not None:
                 pieces = split_into_chunks(response.text) or [""]
                 count = len(pieces) if failure is None else min(failure.at_chunk, len(pieces))
                 for index in range(count):
@@ -211,7 +234,36 @@ class MockLLM:
             fault, reply = reply, self._generated_text(request)
         if isinstance(reply, LLMResponse):
             return delay, reply
+        if isinstance(reply, CallTool | tuple):
+            return delay, self._tool_response(request, reply, delay)
         return delay, self._response(request, reply, fault, delay)
+
+    def _tool_response(
+        self, request: LLMRequest, reply: CallTool | tuple[CallTool, ...], delay: float
+    ) -> LLMResponse:
+        steps = reply if isinstance(reply, tuple) else (reply,)
+        calls = tuple(
+            ToolCall(
+                id=step.id or f"call_{self._calls}_{position}",
+                name=step.name,
+                arguments=json.dumps(dict(step.arguments), sort_keys=True),
+            )
+            for position, step in enumerate(steps)
+        )
+        text = "".join(step.text for step in steps)
+        written = text + "".join(call.name + call.arguments for call in calls)
+        input_tokens = sum(estimate_tokens(message.content) for message in request.messages)
+        return LLMResponse(
+            text=text,
+            model=request.model,
+            provider=self._provider,
+            finish_reason="tool_calls",
+            usage=Usage(input_tokens=input_tokens, output_tokens=estimate_tokens(written)),
+            response_id=f"mock-{self._calls}",
+            latency_ms=delay * 1000,
+            request_id=request.request_id,
+            tool_calls=calls,
+        )
 
     def _reply(self, request: LLMRequest) -> Step:
         for rule in self._rules:
@@ -270,6 +322,32 @@ class MockLLM:
         if output.type != "text":
             return json.dumps({"echo": request.last_user_message})
         return f"Mock answer to: {request.last_user_message}"
+
+
+def _tool_call_chunks(response: LLMResponse) -> Iterable[Chunk]:
+    """A tool-calling answer as a vendor streams it: its text, then per call a delta naming it
+    and deltas of its arguments (in two halves), then the last chunk with the whole calls."""
+    index = 0
+    for piece in split_into_chunks(response.text):
+        yield Chunk(text=piece, index=index)
+        index += 1
+    for position, call in enumerate(response.tool_calls):
+        half = len(call.arguments) // 2
+        parts = (
+            ToolCallDelta(position=position, id=call.id, name=call.name),
+            ToolCallDelta(position=position, arguments=call.arguments[:half]),
+            ToolCallDelta(position=position, arguments=call.arguments[half:]),
+        )
+        for delta in parts:
+            yield Chunk(text="", index=index, tool_call_delta=delta)
+            index += 1
+    yield Chunk(
+        text="",
+        index=index,
+        finish_reason=response.finish_reason,
+        usage=response.usage,
+        tool_calls=response.tool_calls,
+    )
 
 
 def _apply_limits(request: LLMRequest, text: str) -> tuple[str, FinishReason]:

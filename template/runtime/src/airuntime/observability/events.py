@@ -60,6 +60,7 @@ class CallRecord:
     prompt_hash: str | None
     outcome: CallOutcome
     target: ModelTarget | None  # the target that answered
+    served_by: str | None  # who really answered it: the target's provider, or "mock" offline
     fallback_index: int | None
     attempts: int
     retries: int

@@ -107,6 +107,7 @@ class Telemetry:
                 "outcome": record.outcome,
                 "provider": target.provider if target else None,
                 "model": target.model if target else None,
+                "served_by": record.served_by,
                 "fallback_index": record.fallback_index,
                 "attempts": record.attempts,
                 "retries": record.retries,

@@ -233,6 +233,7 @@ def _build(
         metadata=MappingProxyType(dict(spec.metadata)),
         messages=messages,
         input_validator=validator,
+        canary_weight=spec.canary_weight or 0,
     )
 
 

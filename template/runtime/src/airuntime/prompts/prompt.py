@@ -92,6 +92,7 @@ class Prompt:
     metadata: Mapping[str, str | int | float | bool]
     messages: tuple[MessageTemplate, ...]
     input_validator: jsonschema_rs.Validator
+    canary_weight: int = 0  # percent of traffic while labelled canary
 
     @property
     def ref(self) -> str:

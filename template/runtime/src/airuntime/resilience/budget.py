@@ -111,10 +111,15 @@ class DailyLedger:
 
 @dataclass(slots=True)
 class CallBudget:
-    """What one logical call (all its attempts, fallbacks and repairs) has spent."""
+    """What one logical call (all its attempts, fallbacks and repairs) has spent.
+
+    `ceiling` bounds this call alone, besides the per-call one: an agent run (every model
+    call of it is one logical call) sets its per-run budget here.
+    """
 
     spent: Decimal = ZERO
     reserved: Decimal = ZERO
+    ceiling: Decimal | None = None
 
 
 @quick_init
@@ -164,6 +169,8 @@ class Budget:
         """Hold `amount` for one attempt, or raise BudgetExceeded without holding anything."""
         if self.per_call is not None:
             self._check("per-call", self.per_call, call.spent + call.reserved, amount)
+        if call.ceiling is not None:
+            self._check("per-run", call.ceiling, call.spent + call.reserved, amount)
         if self.per_process is not None:
             self._check("per-process", self.per_process, self.spent + self.reserved, amount)
         day = None

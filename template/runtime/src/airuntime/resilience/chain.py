@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 from airuntime.errors import LLMError, TerminalError
 from airuntime.frozen import quick_init
@@ -64,22 +65,76 @@ class TargetFailure:
 
 
 class AllTargetsFailedError(TerminalError):
-    """Every target of the chain failed; `failures` says how each one did."""
+    """Every target of the chain failed; `failures` says how each one did.
+
+    When every target that was tried failed with the same class of error (always so with a
+    single target: no fallback configured, or the others skipped), that error is the `cause`
+    and the error raised is also an instance of its class: `except ContentFilteredError`
+    catches a refusal whether or not fallbacks were configured, `type(error).__name__` (what
+    logs and the command line show) is the cause's name, and `except AllTargetsFailedError`
+    still catches every exhausted chain (the structured layer's degraded answer does).
+    """
 
     kind = "all_targets_failed"
 
+    def __new__(cls, failures: Sequence[TargetFailure]) -> AllTargetsFailedError:
+        if cls is AllTargetsFailedError:
+            cause = shared_cause(failures)
+            if cause is not None:
+                cls = exhausted_by(type(cause))
+        return super().__new__(cls, failures)
+
     def __init__(self, failures: Sequence[TargetFailure]) -> None:
         self.failures = tuple(failures)
+        self.cause = shared_cause(self.failures)
         first = self.failures[0].target
         summary = "; ".join(failure.describe() for failure in self.failures)
-        super().__init__(
-            f"all {len(self.failures)} model targets failed: {summary}",
+        count = len(self.failures)
+        head = "the only model target failed" if count == 1 else f"all {count} model targets failed"
+        LLMError.__init__(
+            self,
+            f"{head}: {summary}",
             provider=first.provider,
             model=first.model,
+            status_code=None if self.cause is None else self.cause.status_code,
         )
+        if self.cause is not None:  # the cause's own details (a rate limit's retry_after...)
+            for name, value in vars(self.cause).items():
+                self.__dict__.setdefault(name, value)
 
     def __str__(self) -> str:
         return self.message
+
+
+def shared_cause(failures: Sequence[TargetFailure]) -> LLMError | None:
+    """The last error, when every target that was tried failed with an error of its class;
+    None when some failed differently or none was tried (all skipped)."""
+    errors = [failure.error for failure in failures if failure.error is not None]
+    if not errors or any(type(error) is not type(errors[-1]) for error in errors):
+        return None
+    return errors[-1]
+
+
+_EXHAUSTED_BY: dict[type[LLMError], type[AllTargetsFailedError]] = {}
+
+
+def exhausted_by(cause: type[LLMError]) -> type[AllTargetsFailedError]:
+    """The AllTargetsFailedError that is also a `cause` (made once per class, and named as it,
+    so that logs and metrics count the real cause)."""
+    if issubclass(cause, AllTargetsFailedError):  # a chain of chains: already both
+        return cause
+    found = _EXHAUSTED_BY.get(cause)
+    if found is None:
+        namespace = {
+            "__module__": __name__,
+            "__qualname__": cause.__qualname__,
+            "__doc__": f"Every target of the chain failed, each with {cause.__name__}.",
+        }
+        found = _EXHAUSTED_BY[cause] = cast(
+            "type[AllTargetsFailedError]",
+            type(cause.__name__, (AllTargetsFailedError, cause), namespace),
+        )
+    return found
 
 
 @dataclass(slots=True)
@@ -102,6 +157,7 @@ class CallState:
     unknown_cost: bool = False
     target: ModelTarget | None = None
     fallback_index: int | None = None
+    served_by: str | None = None  # the client that answered: the target's provider, or "mock"
     _usage: tuple[tuple[int, int, int], Usage] | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -128,13 +184,16 @@ class CallState:
 @quick_init
 @dataclass(frozen=True, slots=True)
 class ChainResult:
-    """A response and how it was obtained."""
+    """A response and how it was obtained: the target it answers for, and who really served it
+    (`served_by`: the client that ran the target, its provider's adapter or the offline mock
+    standing in for it)."""
 
     response: LLMResponse
     target: ModelTarget
     fallback_index: int
     attempts: int
     cost: Decimal | None
+    served_by: str
     cache_hit: bool = False
 
 

@@ -37,7 +37,7 @@ from airuntime.observability.events import (
 from airuntime.resilience.accounting import AttemptBooks
 from airuntime.resilience.breaker import BreakerBoard
 from airuntime.resilience.budget import ZERO, Budget
-from airuntime.resilience.cache import ResponseCache, cache_key
+from airuntime.resilience.cache import ResponseCache, StoredAnswer, cache_key
 from airuntime.resilience.chain import (
     AllTargetsFailedError,
     CallState,
@@ -77,8 +77,12 @@ class ResilientClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        endpoints: Mapping[str, str | None] | None = None,
     ) -> None:
         self.clients = dict(clients)
+        # Where each provider's client sends its requests (its base URL; absent or None: the
+        # vendor's own, or in-process): part of who answers, so of the cache key.
+        self.endpoints = dict(endpoints or {})
         self.default_provider = default_provider
         self.config = config
         self.budget = budget
@@ -134,6 +138,7 @@ class ResilientClient:
                 prompt_hash=call.prompt_hash,
                 outcome=outcome,
                 target=call.target,
+                served_by=call.served_by,
                 fallback_index=call.fallback_index,
                 attempts=call.attempts,
                 retries=call.retries,
@@ -190,10 +195,11 @@ class ResilientClient:
         call: CallState,
     ) -> ChainResult:
         chain = tuple(targets) if targets else self.targets_for(request)
-        cached = self.lookup(request, idempotency_key, use_cache=use_cache)
+        cached = self.lookup(request, idempotency_key, use_cache=use_cache, targets=chain)
         if cached is not None:
-            call.target, call.fallback_index = chain[0], 0
-            return ChainResult(cached, chain[0], 0, attempts=0, cost=ZERO, cache_hit=True)
+            call.target, call.fallback_index = cached.target, cached.fallback_index
+            call.served_by = cached.served_by
+            return cached
 
         failures: list[TargetFailure] = []
         for index, target in enumerate(chain):
@@ -211,9 +217,13 @@ class ResilientClient:
                 if not self.config.falls_back_on(error):
                     raise
                 continue
-            call.target, call.fallback_index = target, index
-            self.remember(request, idempotency_key, response, use_cache=use_cache)
-            return ChainResult(response, target, index, call.attempts - attempts_before, cost)
+            served_by = self.clients[target.provider].provider
+            call.target, call.fallback_index, call.served_by = target, index, served_by
+            result = ChainResult(
+                response, target, index, call.attempts - attempts_before, cost, served_by
+            )
+            self.remember(request, idempotency_key, result, use_cache=use_cache, targets=chain)
+            return result
         raise AllTargetsFailedError(failures)
 
     async def _attempt(
@@ -293,6 +303,7 @@ class ResilientClient:
                 self.finish_call(call, "cancelled", error)
                 raise
             call.target, call.fallback_index = target, index
+            call.served_by = self.clients[target.provider].provider
             try:
                 async with opened:
                     async for chunk in opened.chunks():
@@ -389,33 +400,81 @@ class ResilientClient:
         return False
 
     def lookup(
-        self, request: LLMRequest, idempotency_key: str | None = None, *, use_cache: bool = True
-    ) -> LLMResponse | None:
-        """The stored response for this idempotency key (a replay), or else, when the cache is
-        in use, for this exact request."""
+        self,
+        request: LLMRequest,
+        idempotency_key: str | None = None,
+        *,
+        use_cache: bool = True,
+        targets: Sequence[ModelTarget] | None = None,
+    ) -> ChainResult | None:
+        """The stored answer for this idempotency key (a replay), or else, when the cache is
+        in use, for this exact request to this chain (`targets`, by default the request's), as
+        a cache hit labelled with the target that answered and who served it.
+
+        An answer is returned only while that target is in the chain and the client that
+        served it is still the one serving it, at the same endpoint: an offline stand-in's
+        answer never reaches a call a real provider would serve, nor one server's another's.
+        """
         if self.cache is None:
             return None
+        chain = tuple(targets) if targets else self.targets_for(request)
+        stored = None
         if idempotency_key is not None:
-            replay = self.cache.get_idempotent(idempotency_key)
-            if replay is not None:
-                return replay
-        return self.cache.get(cache_key(request)) if use_cache else None
+            stored = self._trusted(self.cache.get_idempotent(idempotency_key), chain)
+        if stored is None and use_cache:
+            stored = self._trusted(self.cache.get(self._cache_key(request, chain)), chain)
+        if stored is None:
+            return None
+        index = chain.index(stored.target)
+        return ChainResult(
+            stored.response, stored.target, index, 0, ZERO, stored.served_by, cache_hit=True
+        )
 
     def remember(
         self,
         request: LLMRequest,
         idempotency_key: str | None,
-        response: LLMResponse,
+        result: ChainResult,
         *,
         use_cache: bool = True,
+        targets: Sequence[ModelTarget] | None = None,
     ) -> None:
-        """Store a good response. Callers that validate output store only what validated."""
+        """Store a good answer with its provenance (the result's target and served_by), for
+        this request to this chain. Callers that validate output store only what validated."""
         if self.cache is None:
             return
+        answer = StoredAnswer(
+            response=result.response,
+            target=result.target,
+            served_by=result.served_by,
+            endpoint=self.endpoints.get(result.target.provider),
+        )
         if use_cache:
-            self.cache.put(cache_key(request), response)
+            chain = tuple(targets) if targets else self.targets_for(request)
+            self.cache.put(self._cache_key(request, chain), answer)
         if idempotency_key is not None:
-            self.cache.put_idempotent(idempotency_key, response)
+            self.cache.put_idempotent(idempotency_key, answer)
+
+    def server(self, provider: str) -> tuple[str, str | None] | None:
+        """Who serves `provider` now: its client's name (the provider, or "mock" standing in)
+        and endpoint; None when it has no client."""
+        client = self.clients.get(provider)
+        return None if client is None else (client.provider, self.endpoints.get(provider))
+
+    def _cache_key(self, request: LLMRequest, chain: Sequence[ModelTarget]) -> str:
+        primary = chain[0]
+        served_by, endpoint = self.server(primary.provider) or (None, None)
+        return cache_key(request, target=primary, served_by=served_by, endpoint=endpoint)
+
+    def _trusted(
+        self, stored: StoredAnswer | None, chain: Sequence[ModelTarget]
+    ) -> StoredAnswer | None:
+        """`stored`, if whoever produced it would still be asked for it."""
+        if stored is None or stored.target not in chain:
+            return None
+        if self.server(stored.target.provider) != (stored.served_by, stored.endpoint):
+            return None
+        return stored
 
     def report_validation_failure(self, failure: ValidationFailure) -> None:
         self.observer.on_validation_failure(failure)

@@ -15,7 +15,7 @@ from typing import Protocol
 from airuntime.model.client import LLMClient
 from airuntime.observability.events import CallOutcome, ValidationFailure
 from airuntime.resilience.chain import CallState, ChainResult
-from airuntime.types import LLMRequest, LLMResponse, ModelTarget
+from airuntime.types import LLMRequest, ModelTarget
 
 Router = Callable[[LLMRequest, ModelTarget], LLMRequest]
 """Builds the request sent to one target of the chain (by default: the model swapped in)."""
@@ -48,20 +48,29 @@ class ResilientRunner(LLMClient, Protocol):
         ...
 
     def lookup(
-        self, request: LLMRequest, idempotency_key: str | None = None, *, use_cache: bool = True
-    ) -> LLMResponse | None:
-        """The stored answer for this idempotency key, or (when caching) this request."""
+        self,
+        request: LLMRequest,
+        idempotency_key: str | None = None,
+        *,
+        use_cache: bool = True,
+        targets: Sequence[ModelTarget] | None = None,
+    ) -> ChainResult | None:
+        """The stored answer for this idempotency key, or (when caching) this request to this
+        chain, labelled with the target that answered and who served it; only while that
+        server would still be asked (a stand-in's answer never reaches a real provider's call)."""
         ...
 
     def remember(
         self,
         request: LLMRequest,
         idempotency_key: str | None,
-        response: LLMResponse,
+        result: ChainResult,
         *,
         use_cache: bool = True,
+        targets: Sequence[ModelTarget] | None = None,
     ) -> None:
-        """Store an answer the caller has accepted (validated), for replays and the cache."""
+        """Store an answer the caller has accepted (validated), with its provenance, for
+        replays and the cache."""
         ...
 
     def report_validation_failure(self, failure: ValidationFailure) -> None:

@@ -1,5 +1,22 @@
-"""The human review queue: results a person should look at before anyone relies on them."""
+"""The human review queue: results a person should look at before anyone relies on them, and
+agents' tool calls waiting for a person's approval."""
 
-from airuntime.review.queue import ReviewItem, ReviewQueue, ReviewReason
+from airuntime.review.queue import (
+    Decision,
+    ReviewDecision,
+    ReviewError,
+    ReviewItem,
+    ReviewQueue,
+    ReviewReason,
+    ReviewStatus,
+)
 
-__all__ = ["ReviewItem", "ReviewQueue", "ReviewReason"]
+__all__ = [
+    "Decision",
+    "ReviewDecision",
+    "ReviewError",
+    "ReviewItem",
+    "ReviewQueue",
+    "ReviewReason",
+    "ReviewStatus",
+]

@@ -37,14 +37,17 @@ from typing import NamedTuple
 
 import anthropic
 import httpx2
-from anthropic.types import Message as AnthropicMessage
 from anthropic.types import (
+    ContentBlockParam,
     MessageDeltaUsage,
     MessageParam,
     OutputConfigParam,
     RawMessageStreamEvent,
     RefusalStopDetails,
+    ToolChoiceParam,
+    ToolParam,
 )
+from anthropic.types import Message as AnthropicMessage
 from anthropic.types import Usage as AnthropicUsage
 
 from airuntime.errors import (
@@ -71,6 +74,9 @@ from airuntime.types import (
     FinishReason,
     LLMRequest,
     LLMResponse,
+    Message,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
@@ -145,12 +151,14 @@ class AnthropicClient:
         index = 0
         finish: FinishReason = "other"
         counts = _Counts()
+        calls = _ToolUseAssembler()
         with _translated_errors(request.model):
             events = await self._create_stream(request)
             async with events:
                 async for event in events:
                     with readable_response(PROVIDER, request.model):
                         text = _text_of_event(event)
+                        delta = calls.read(event)
                         if event.type == "message_start":
                             counts = _Counts.of(event.message.usage)
                         elif event.type == "message_delta":
@@ -161,7 +169,16 @@ class AnthropicClient:
                     if text:
                         yield Chunk(text=text, index=index)
                         index += 1
-        yield Chunk(text="", index=index, finish_reason=finish, usage=counts.usage())
+                    if delta is not None:
+                        yield Chunk(text="", index=index, tool_call_delta=delta)
+                        index += 1
+        yield Chunk(
+            text="",
+            index=index,
+            finish_reason=finish,
+            usage=counts.usage(),
+            tool_calls=calls.calls(),
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -175,6 +192,8 @@ class AnthropicClient:
             system=params.system or anthropic.omit,
             stop_sequences=list(request.stop) or anthropic.omit,
             output_config=params.output_config or anthropic.omit,
+            tools=params.tools or anthropic.omit,
+            tool_choice=params.tool_choice or anthropic.omit,
         )
 
     async def _create_stream(
@@ -188,6 +207,8 @@ class AnthropicClient:
             system=params.system or anthropic.omit,
             stop_sequences=list(request.stop) or anthropic.omit,
             output_config=params.output_config or anthropic.omit,
+            tools=params.tools or anthropic.omit,
+            tool_choice=params.tool_choice or anthropic.omit,
             stream=True,
         )
 
@@ -200,9 +221,18 @@ class _Params:
         if request.output.type == "json":
             system.append(_JSON_INSTRUCTION)
         self.system = "\n\n".join(system)
-        self.messages: list[MessageParam] = [
-            _message(m.role, m.content) for m in request.messages if m.role != "system"
+        self.messages = _messages([m for m in request.messages if m.role != "system"])
+        self.tools: list[ToolParam] = [
+            {
+                "name": tool.name,
+                "description": tool.description,
+                "input_schema": dict(tool.parameters),
+            }
+            for tool in request.tools
         ]
+        self.tool_choice: ToolChoiceParam | None = None
+        if request.tools:
+            self.tool_choice = _TOOL_CHOICES[request.tool_choice]
         self.output_config: OutputConfigParam | None = None
         schema = request.output.json_schema
         if request.output.type == "json_schema" and schema is not None:
@@ -214,10 +244,98 @@ class _Params:
             }
 
 
-def _message(role: str, content: str) -> MessageParam:
-    if role == "assistant":
-        return {"role": "assistant", "content": content}
-    return {"role": "user", "content": content}
+_TOOL_CHOICES: Mapping[str, ToolChoiceParam] = {
+    "auto": {"type": "auto"},
+    "required": {"type": "any"},
+    "none": {"type": "none"},
+}
+
+
+def _messages(messages: list[Message]) -> list[MessageParam]:
+    """The conversation as the Messages API takes it: a tool-calling turn as `tool_use`
+    blocks, and the results that answer it as `tool_result` blocks of one user message (the
+    API wants every result of a turn in the message right after it)."""
+    params: list[MessageParam] = []
+    results: list[ContentBlockParam] = []
+    for message in messages:
+        if message.role == "tool":
+            results.append(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": message.tool_call_id or "",
+                    "content": message.content,
+                    "is_error": message.is_error,
+                }
+            )
+            continue
+        if results:
+            params.append({"role": "user", "content": results})
+            results = []
+        params.append(_message(message))
+    if results:
+        params.append({"role": "user", "content": results})
+    return params
+
+
+def _message(message: Message) -> MessageParam:
+    if message.role == "assistant" and message.tool_calls:
+        blocks: list[ContentBlockParam] = []
+        if message.content:
+            blocks.append({"type": "text", "text": message.content})
+        blocks.extend(
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": _input(call)}
+            for call in message.tool_calls
+        )
+        return {"role": "assistant", "content": blocks}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}
+
+
+def _input(call: ToolCall) -> dict[str, object]:
+    """A call's arguments as the object `tool_use` needs. Arguments that are not an object
+    were already answered as an error; the call is sent back as made with none."""
+    try:
+        return call.parsed_arguments()
+    except ValueError:
+        return {}
+
+
+class _ToolUseAssembler:
+    """Streamed `tool_use` blocks put back together: `content_block_start` names the call,
+    its `input_json_delta`s carry pieces of the input's JSON, in order. Only the client's
+    tools: a `server_tool_use` block is run by the API and answered in the same message."""
+
+    def __init__(self) -> None:
+        self._started: dict[int, tuple[str, str]] = {}  # block index -> (id, name)
+        self._json: dict[int, list[str]] = {}
+
+    def read(self, event: RawMessageStreamEvent) -> ToolCallDelta | None:
+        if event.type == "content_block_start" and event.content_block.type == "tool_use":
+            block = event.content_block
+            self._started[event.index] = (block.id, block.name)
+            self._json[event.index] = []
+            return ToolCallDelta(position=self._position(event.index), id=block.id, name=block.name)
+        if (
+            event.type == "content_block_delta"
+            and event.delta.type == "input_json_delta"
+            # Server tools (web search...) stream their input too: the API runs those itself.
+            and event.index in self._json
+        ):
+            piece = text_of(event.delta.partial_json, "an input_json_delta")
+            self._json[event.index].append(piece)
+            return ToolCallDelta(position=self._position(event.index), arguments=piece)
+        return None
+
+    def _position(self, index: int) -> int:
+        return sorted(self._started).index(index)
+
+    def calls(self) -> tuple[ToolCall, ...]:
+        # A tool without parameters streams no JSON at all: its input is {}.
+        return tuple(
+            ToolCall(id=call_id, name=name, arguments="".join(self._json[index]) or "{}")
+            for index, (call_id, name) in sorted(self._started.items())
+        )
 
 
 def _to_response(message: AnthropicMessage, request: LLMRequest, latency_ms: float) -> LLMResponse:
@@ -238,6 +356,11 @@ def _to_response(message: AnthropicMessage, request: LLMRequest, latency_ms: flo
             response_id=message.id,
             latency_ms=latency_ms,
             request_id=request.request_id,
+            tool_calls=tuple(
+                ToolCall(id=block.id, name=block.name, arguments=json.dumps(block.input))
+                for block in message.content
+                if block.type == "tool_use"
+            ),
         )
 
 

@@ -33,10 +33,13 @@ from openai import Omit
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionChunk,
+    ChatCompletionFunctionToolParam,
     ChatCompletionMessage,
+    ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
+    ChatCompletionToolChoiceOptionParam,
 )
-from openai.types.chat.chat_completion_chunk import ChoiceDelta
+from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 from openai.types.chat.completion_create_params import ResponseFormat
 from openai.types.completion_usage import CompletionUsage
 
@@ -67,6 +70,8 @@ from airuntime.types import (
     LLMResponse,
     Message,
     OutputFormat,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
@@ -155,6 +160,7 @@ class OpenAIClient:
         finish: FinishReason | None = None
         usage: Usage | None = None
         refusal: list[str] = []  # a refusal streams token by token, like text
+        calls = _CallAssembler()
         with _translated_errors(request.model):
             chunks = await self._client.chat.completions.create(
                 **self._parameters(request),
@@ -170,9 +176,18 @@ class OpenAIClient:
                     if read.text:
                         yield Chunk(text=read.text, index=index)
                         index += 1
+                    for delta in read.tool_calls:
+                        yield Chunk(text="", index=index, tool_call_delta=calls.add(delta))
+                        index += 1
         if any(refusal):  # raised once it is whole, as the completion's refusal is
             raise _refused("".join(refusal), request.model)
-        yield Chunk(text="", index=index, finish_reason=finish or "other", usage=usage or Usage())
+        yield Chunk(
+            text="",
+            index=index,
+            finish_reason=finish or "other",
+            usage=usage or Usage(),
+            tool_calls=calls.calls(request.model),
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -189,6 +204,8 @@ class OpenAIClient:
             stop=list(request.stop) or openai.omit,
             seed=openai.omit if request.seed is None else request.seed,
             response_format=response_format(request.output),
+            tools=_tools(request) or openai.omit,
+            tool_choice=request.tool_choice if request.tools else openai.omit,
             extra_headers=_headers(request),
         )
 
@@ -213,6 +230,8 @@ class _Parameters(TypedDict):
     stop: list[str] | Omit
     seed: int | Omit
     response_format: ResponseFormat | Omit
+    tools: list[ChatCompletionFunctionToolParam] | Omit
+    tool_choice: ChatCompletionToolChoiceOptionParam | Omit
     extra_headers: dict[str, str]
 
 
@@ -240,9 +259,46 @@ def _messages(request: LLMRequest) -> list[ChatCompletionMessageParam]:
 def _message(message: Message) -> ChatCompletionMessageParam:
     if message.role == "system":
         return {"role": "system", "content": message.content}
+    if message.role == "assistant" and message.tool_calls:
+        # The calls go back as the model wrote them, so it sees its own turn unchanged.
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [_tool_call_param(call) for call in message.tool_calls],
+        }
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
+    if message.role == "tool":
+        return {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id or "",
+            "content": message.content,
+        }
     return {"role": "user", "content": message.content}
+
+
+def _tool_call_param(call: ToolCall) -> ChatCompletionMessageFunctionToolCallParam:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def _tools(request: LLMRequest) -> list[ChatCompletionFunctionToolParam]:
+    """Function tools (strict only when the schema meets strict mode's rules, as for output)."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": dict(tool.parameters),
+                "strict": is_strict_compatible(dict(tool.parameters)),
+            },
+        }
+        for tool in request.tools
+    ]
 
 
 def response_format(output: OutputFormat) -> ResponseFormat | Omit:
@@ -304,7 +360,27 @@ def _to_response(completion: ChatCompletion, request: LLMRequest, latency_ms: fl
             response_id=completion.id,
             latency_ms=latency_ms,
             request_id=request.request_id,
+            tool_calls=_tool_calls(message, model),
         )
+
+
+def _tool_calls(message: ChatCompletionMessage, model: str) -> tuple[ToolCall, ...]:
+    calls = []
+    for call in message.tool_calls or ():
+        if call.type != "function":  # custom (free-text) tools are never offered
+            raise ServerError(
+                f"the response calls a {call.type!r} tool, which was not offered",
+                provider=PROVIDER,
+                model=model,
+            )
+        calls.append(
+            ToolCall(
+                id=text_of(call.id, "a tool call's id"),
+                name=text_of(call.function.name, "a tool call's name"),
+                arguments=text_of(call.function.arguments, "a tool call's arguments"),
+            )
+        )
+    return tuple(calls)
 
 
 class _Piece(NamedTuple):
@@ -314,6 +390,7 @@ class _Piece(NamedTuple):
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     refusal: str = ""
+    tool_calls: tuple[ChoiceDeltaToolCall, ...] = ()
 
 
 def _read_chunk(piece: ChatCompletionChunk, model: str) -> _Piece:
@@ -333,7 +410,48 @@ def _read_chunk(piece: ChatCompletionChunk, model: str) -> _Piece:
             reason,
             usage,
             text_of(delta.refusal, "a chunk's refusal"),
+            tuple(delta.tool_calls or ()),
         )
+
+
+class _CallAssembler:
+    """Streamed tool calls put back together: the first delta of a call (by its `index`)
+    carries its id and name, the next ones pieces of its JSON arguments."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, str] = {}
+        self._names: dict[int, str] = {}
+        self._arguments: dict[int, list[str]] = {}
+
+    def add(self, delta: ChoiceDeltaToolCall) -> ToolCallDelta:
+        position = delta.index
+        function = delta.function
+        name = function.name if function is not None else None
+        arguments = (function.arguments if function is not None else None) or ""
+        if delta.id:
+            self._ids[position] = delta.id
+        if name:
+            self._names[position] = self._names.get(position, "") + name
+        self._arguments.setdefault(position, []).append(arguments)
+        return ToolCallDelta(position=position, id=delta.id, name=name, arguments=arguments)
+
+    def calls(self, model: str) -> tuple[ToolCall, ...]:
+        calls = []
+        for position in sorted(self._arguments):
+            if position not in self._ids or position not in self._names:
+                raise ServerError(
+                    f"streamed tool call {position} never said its id and name",
+                    provider=PROVIDER,
+                    model=model,
+                )
+            calls.append(
+                ToolCall(
+                    id=self._ids[position],
+                    name=self._names[position],
+                    arguments="".join(self._arguments[position]) or "{}",
+                )
+            )
+        return tuple(calls)
 
 
 def _refused(refusal: str, model: str) -> ContentFilteredError:

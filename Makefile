@@ -95,6 +95,15 @@ bench-redis: sync ## Shared state on Redis vs local, side by side: added p50 per
 bench-full: sync ## make bench plus the full suite, timed once (minutes)
 	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)
 
+.PHONY: bench-service
+bench-service: sync ## The HTTP service benchmark against issue 14's targets, in a project rendered from HEAD (build/bench-service; reports/)
+	rm -rf build/bench-service
+	mkdir -p build reports
+	uv run --frozen copier copy --trust --defaults --quiet --vcs-ref HEAD . build/bench-service
+	$(MAKE) -C build/bench-service init
+	$(MAKE) -C build/bench-service bench-service SERVICE_BENCH_ARGS="$(SERVICE_BENCH_ARGS)" || status=$$?; \
+		cp build/bench-service/reports/bench-service.* reports/ 2>/dev/null || true; exit $${status:-0}
+
 .PHONY: mutation
 mutation: sync ## Mutation testing of the runtime's resilience core: score and survivors (reports/, ~20 min)
 	rm -rf $(RUNTIME_DIR)/mutants

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "retrieval": False,
     "license": "MIT",
     "ci": "github",
+    "service": "http",
 }
 
 # Free text as people type it (issue 13): double quotes, apostrophes, backslashes (one at the
@@ -84,6 +85,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "shared_state": "redis",
         "license": "Proprietary",
         "ci": "none",
+        "service": "none",
     },
     "no-examples": {
         "project_name": "Bare Bones",
@@ -351,6 +353,17 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             files.add(f"evals/baselines/{first}.json")
     if answers["shared_state"] == "redis":
         files.add("tests/integration/test_shared_state.py")
+    if answers["service"] == "http":
+        files |= {
+            ".dockerignore",
+            "Dockerfile",
+            "compose.yaml",
+            "otel-collector.yaml",
+            f"{package}/service/__init__.py",
+            f"{package}/service/app.py",
+            "tests/functional/test_service.py",
+            "tests/integration/test_service_server.py",
+        }
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
         files |= {".github/workflows/template-update.yml", ".github/workflows/runtime.yml"}

@@ -36,6 +36,7 @@ QUESTION_VALUES: dict[str, list[Any]] = {
     "retrieval": [True, False],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "ci": ["github", "none"],
+    "service": ["http", "none"],
 }
 JINJA_MARKERS = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
 # In files that hold Jinja on purpose, a leftover is a tag naming a question or Copier itself.
@@ -211,11 +212,15 @@ def test_answers_shape_the_project(
             *answers["llm_providers"],
             *(["redis"] if answers["shared_state"] == "redis" else []),
             *(["retrieval"] if answers["retrieval"] else []),
+            *(["service"] if answers["service"] == "http" else []),
         ]
     )
     assert runtime == [f"airuntime[{','.join(extras)}]" if extras else "airuntime"]
     optional = pyproject["project"]["optional-dependencies"]
     assert ("pgvector" in optional) is answers["retrieval"]
+    assert ("httpx>=0.28" in pyproject["dependency-groups"]["dev"]) is (
+        answers["service"] == "http"
+    )
     assert pyproject["tool"]["uv"]["sources"]["airuntime"] == {"path": "runtime", "editable": True}
     for provider in ("openai", "anthropic"):
         chosen = provider in answers["llm_providers"]

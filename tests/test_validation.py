@@ -65,6 +65,7 @@ BAD_ANSWERS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("unknown licence", {"license": "GPL-3.0"}, "Invalid choice for 'license'"),
     ("unknown ci", {"ci": "gitlab"}, "Invalid choice for 'ci'"),
+    ("unknown service", {"service": "grpc"}, "Invalid choice for 'service'"),
 ]
 
 

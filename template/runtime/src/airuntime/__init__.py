@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         summary_line,
         trace_app,
     )
-    from airuntime.cli.ask import AskSetup, ask_command
+    from airuntime.cli.ask import DEFAULT_MODELS, AskSetup, ask_command
     from airuntime.cli.eval_commands import EvalSetup
     from airuntime.cli.evals import eval_app
     from airuntime.cli.exits import ExitCode, fail
@@ -217,6 +217,14 @@ if TYPE_CHECKING:
         ReviewReason,
         ReviewStatus,
     )
+    from airuntime.service.app import create_service_app
+    from airuntime.service.auth import ApiKeyring, hash_api_key, new_api_key
+    from airuntime.service.errors import ErrorPolicy, ServiceError
+    from airuntime.service.mapping import service_error_for
+    from airuntime.service.readiness import Check, prompts_lock_check
+    from airuntime.service.routes import AskBody, FeatureResponse, add_feature_route
+    from airuntime.service.server import ServerOptions, serve
+    from airuntime.service.service import Service, ServiceConfig, check_exposure
     from airuntime.structured import (
         Generated,
         StructuredGenerator,
@@ -436,12 +444,41 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "summary_line",
         "trace_app",
     ),
-    "cli.ask": ("AskSetup", "ask_command"),
+    "cli.ask": ("DEFAULT_MODELS", "AskSetup", "ask_command"),
     "cli.prompts": ("PromptSetup", "prompts_app"),
     "cli.review": ("item_row", "review_app"),
     "cli.stats": ("stats_command",),
     "cli.evals": ("eval_app",),
     "cli.eval_commands": ("EvalSetup",),
+    "service.app": ("create_service_app",),
+    "service.auth": (
+        "ApiKeyring",
+        "hash_api_key",
+        "new_api_key",
+    ),
+    "service.errors": (
+        "ErrorPolicy",
+        "ServiceError",
+    ),
+    "service.mapping": ("service_error_for",),
+    "service.readiness": (
+        "Check",
+        "prompts_lock_check",
+    ),
+    "service.routes": (
+        "AskBody",
+        "FeatureResponse",
+        "add_feature_route",
+    ),
+    "service.server": (
+        "ServerOptions",
+        "serve",
+    ),
+    "service.service": (
+        "Service",
+        "ServiceConfig",
+        "check_exposure",
+    ),
     "testing": ("FakeClock", "RedisServer", "flat_prices", "resilient_client"),
     "retrieval.errors": ("DocumentError", "StoreError"),
     "retrieval.documents": (
@@ -491,6 +528,7 @@ _OWNER = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test compares them)
     "CASSETTE_MODES",
+    "DEFAULT_MODELS",
     "KNOWN_PROVIDERS",
     "MASKABLE_ERRORS",
     "NOT_FOUND_ANSWER",
@@ -504,6 +542,8 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "AgentStep",
     "AllTargetsFailedError",
     "AnswerResult",
+    "ApiKeyring",
+    "AskBody",
     "AskSetup",
     "AttemptRecord",
     "AuthenticationError",
@@ -525,6 +565,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "CassetteRecorder",
     "CassetteSession",
     "ChainResult",
+    "Check",
     "Chunk",
     "ChunkingPolicy",
     "CircuitBreaker",
@@ -546,6 +587,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "EmbeddingClient",
     "EmbeddingRequest",
     "EmbeddingResponse",
+    "ErrorPolicy",
     "EvalCase",
     "EvalFeature",
     "EvalSetup",
@@ -556,6 +598,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "FaultKind",
     "FeatureOutput",
     "FeaturePolicy",
+    "FeatureResponse",
     "FeatureResult",
     "FeatureSystem",
     "FinishReason",
@@ -634,6 +677,10 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "RunNotFoundError",
     "RunStore",
     "ServerError",
+    "ServerOptions",
+    "Service",
+    "ServiceConfig",
+    "ServiceError",
     "SharedStateUnavailableError",
     "StackConfig",
     "Step",
@@ -659,12 +706,14 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "Usage",
     "ValidationFailure",
     "VectorStore",
+    "add_feature_route",
     "answer_question",
     "ask_command",
     "build_mock",
     "build_provider",
     "build_resilient_client",
     "cassette_clients",
+    "check_exposure",
     "check_lock",
     "chunk_document",
     "clean_labels",
@@ -673,6 +722,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "configure_logging",
     "configure_observability",
     "count_tokens",
+    "create_service_app",
     "escape_delimiters",
     "eval_app",
     "exit_code_for",
@@ -687,6 +737,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "genai_prices_source",
     "global_options",
     "grounded_answer_model",
+    "hash_api_key",
     "item_row",
     "lead",
     "load_cassettes",
@@ -695,6 +746,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "load_registry",
     "log_format_for",
     "make_tool",
+    "new_api_key",
     "new_request_id",
     "not_found",
     "offline_note",
@@ -706,6 +758,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "parse_targets",
     "progress_bar",
     "prompts_app",
+    "prompts_lock_check",
     "provider_clients",
     "ranked",
     "read_text",
@@ -720,6 +773,8 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "resilient_client",
     "resolve_provider",
     "review_app",
+    "serve",
+    "service_error_for",
     "set_global_options",
     "shared_registry",
     "shorten",

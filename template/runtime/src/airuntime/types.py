@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
@@ -94,6 +95,17 @@ def new_request_id() -> str:
     return f"{value:032x}"
 
 
+# The id of the request being served (an HTTP request, set by the service): the requests made
+# for it carry it, so its access log line, its model calls' logs and its response share one id.
+CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("airuntime_request_id", default=None)
+
+
+def default_request_id() -> str:
+    """The id of the request being served, when there is one; else a new one."""
+    current = CURRENT_REQUEST_ID.get()
+    return current if current is not None else new_request_id()
+
+
 # What uuid.UUID(bytes=..., version=4) clears and sets in the 128-bit value.
 _UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
 _UUID4_SET = (0x8000 << 48) | (4 << 76)
@@ -112,7 +124,7 @@ class LLMRequest(_Frozen):
     # Tools the model may call; `tool_choice` only matters when there are some.
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = "auto"
-    request_id: str = Field(default_factory=new_request_id)
+    request_id: str = Field(default_factory=default_request_id)
     metadata: Mapping[str, str] = Field(default_factory=dict)
 
     @property

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,39 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as connection:
         connection.flushall()
     return redis_server.url
+
+
+@pytest.fixture
+def service_system(quiet_logs: None, tmp_path: Path) -> Callable[..., FeatureSystem]:
+    """The features' runtime for the service tests: `openai` served by `mock` (so calls are
+    priced, and reservations and settlements show in the budget), one attempt per target,
+    no cache, a per-day ceiling kept in a ledger under tmp_path, real time."""
+
+    def build(
+        mock: MockLLM,
+        *,
+        per_process: Decimal | None = Decimal(10),
+        attempts: int = 1,
+        threshold: int = 1_000,
+        telemetry: Telemetry | None = None,
+    ) -> FeatureSystem:
+        telemetry = telemetry if telemetry is not None else Telemetry()
+        client = build_resilient_client(
+            StackConfig(
+                resilience=ResilienceConfig(
+                    retry=RetryPolicy(max_attempts=attempts, base_delay=0.001, max_delay=0.001)
+                ),
+                breaker_failure_threshold=threshold,
+                budget=BudgetConfig(
+                    per_process=per_process, ledger_path=tmp_path / "budget.sqlite3"
+                ),
+                cache=None,
+            ),
+            ProviderClients({"openai": mock}, "openai", offline=True),
+            observer=telemetry,
+            rng=random.Random(0),
+        )
+        generator = StructuredGenerator(client, load_registry(LIBRARY), repair_attempts=1)
+        return FeatureSystem(telemetry, client, generator, offline=True, review_queue=None)
+
+    return build

@@ -347,6 +347,82 @@ async def test_a_stream_its_caller_stops_reading_is_closed_and_settled_at_once()
     # Chunks were generated, so the provider may have billed them: charged at the reservation,
     # and nothing stays reserved to count against the ceilings forever.
     assert (stack.budget.spent, stack.budget.reserved) == (RESERVATION, Decimal(0))
+    # The call is reported once, as cancelled, with what it cost.
+    (call,) = stack.observer.calls
+    assert (call.outcome, call.error_type, call.attempts) == ("cancelled", "GeneratorExit", 1)
+    assert call.cost == RESERVATION
+
+
+async def test_a_stream_whose_reader_is_cancelled_mid_stream_is_settled_and_reported() -> None:
+    async def endless() -> AsyncIterator[Chunk]:
+        yield Chunk(text="All ", index=0)
+        await asyncio.Event().wait()
+        yield Chunk(text="never", index=1)  # pragma: no cover
+
+    stack = Stack(Streams("primary", [endless]))
+    stream = stack.client.stream(request())
+    first_chunk = asyncio.Event()
+
+    async def read() -> None:
+        async for _chunk in stream:
+            first_chunk.set()
+
+    task = asyncio.create_task(read())
+    await first_chunk.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert stream.call.target == PRIMARY
+    assert stream.call.cost == RESERVATION
+    assert (stack.budget.spent, stack.budget.reserved) == (RESERVATION, Decimal(0))
+    assert [(call.outcome, call.error_type) for call in stack.observer.calls] == [
+        ("cancelled", "CancelledError")
+    ]
+
+
+async def test_a_stream_cancelled_before_its_first_chunk_frees_its_reservation() -> None:
+    started = asyncio.Event()
+
+    async def silent() -> AsyncIterator[Chunk]:
+        started.set()
+        await asyncio.Event().wait()
+        yield Chunk(text="never", index=0)  # pragma: no cover
+
+    stack = Stack(Streams("primary", [silent]))
+    stream = stack.client.stream(request())
+
+    async def first() -> Chunk:
+        return await anext(stream)
+
+    task = asyncio.create_task(first())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert (stack.budget.spent, stack.budget.reserved) == (Decimal(0), Decimal(0))
+    assert stack.limits.in_flight == 0
+    assert stack.outcomes() == [("cancelled", "CancelledError")]
+
+
+async def test_the_mock_paces_its_chunks_and_records_the_streams_left_unfinished() -> None:
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    mock = MockLLM(["one two three"], chunk_interval=0.25, sleep=sleep)
+    finished = MockLLM(["one two"], chunk_interval=0.25, sleep=sleep)
+    abandoned = mock.stream(request())
+    await anext(abandoned)
+    await abandoned.aclose()  # type: ignore[attr-defined]
+    texts = [chunk.text async for chunk in finished.stream(request())]
+
+    assert mock.cancelled == [mock.requests[0].request_id]
+    assert finished.cancelled == []
+    assert len(texts) == 2
+    assert sleeps == [0.25]  # between the two chunks of the finished one, none before the first
 
 
 async def test_a_caller_that_stops_at_the_last_chunk_is_charged_the_reported_usage() -> None:

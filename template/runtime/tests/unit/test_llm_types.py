@@ -111,3 +111,18 @@ def test_request_ids_are_uuid4_hex(monkeypatch: pytest.MonkeyPatch, seed: bytes)
 
     assert made == uuid.UUID(bytes=seed, version=4).hex
     assert uuid.UUID(hex=made).version == 4
+
+
+def test_requests_made_while_serving_a_request_carry_its_id() -> None:
+    from airuntime.types import CURRENT_REQUEST_ID
+
+    token = CURRENT_REQUEST_ID.set("req-42")
+    try:
+        inside = LLMRequest(model="m", messages=(Message(role="user", content="hi"),))
+    finally:
+        CURRENT_REQUEST_ID.reset(token)
+    outside = LLMRequest(model="m", messages=(Message(role="user", content="hi"),))
+
+    assert inside.request_id == "req-42"
+    assert outside.request_id != "req-42"
+    assert len(outside.request_id) == 32

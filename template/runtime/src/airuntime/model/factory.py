@@ -44,6 +44,8 @@ class MockConfig:
     # A timeout fault takes this long, as a real one would.
     timeout_seconds: float = 30.0
     max_recorded: int | None = MAX_RECORDED_REQUESTS
+    # Time between two streamed chunks (after the first): a stream that lasts, as a real one.
+    chunk_interval_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,7 @@ def build_mock(config: MockConfig = MockConfig(), *, rules: Iterable[Rule] = ())
         latency=config.latency,
         timeout_seconds=config.timeout_seconds,
         max_recorded=config.max_recorded,
+        chunk_interval=config.chunk_interval_seconds,
     )
 
 

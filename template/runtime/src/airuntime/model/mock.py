@@ -132,8 +132,13 @@ class MockLLM:
         retry_after_seconds: float = DEFAULT_RETRY_AFTER_SECONDS,
         provider: str = "mock",
         max_recorded: int | None = None,
+        chunk_interval: float = 0.0,
     ) -> None:
         self._recorded: deque[LLMRequest] = deque(maxlen=max_recorded)
+        # The request ids of streams whose reader stopped before the end (closed or cancelled):
+        # what a real provider sees as a dropped connection.
+        self._cancelled: deque[str] = deque(maxlen=max_recorded)
+        self._chunk_interval = chunk_interval
         self._calls = 0
         self._script: deque[Step] | None = deque(script) if script is not None else None
         self._rules = tuple(rules)
@@ -154,6 +159,11 @@ class MockLLM:
     def requests(self) -> list[LLMRequest]:
         """The requests received, oldest first."""
         return list(self._recorded)
+
+    @property
+    def cancelled(self) -> list[str]:
+        """The request ids of the streams abandoned by their reader, oldest first."""
+        return list(self._cancelled)
 
     @property
     def steps_left(self) -> int | None:
@@ -178,20 +188,26 @@ class MockLLM:
             await self._sleep(delay)
         failure = result if isinstance(result, _Failure) else None
         response = result.partial if isinstance(result, _Failure) else result
-        if response is not None and response.tool_calls and failure is None:
-            for chunk in _tool_call_chunks(response):
-                yield chunk
-        elif response is not None:
-            pieces = split_into_chunks(response.text) or [""]
-            count = len(pieces) if failure is None else min(failure.at_chunk, len(pieces))
-            for index in range(count):
-                last = failure is None and index == len(pieces) - 1
-                yield Chunk(
-                    text=pieces[index],
-                    index=index,
-                    finish_reason=response.finish_reason if last else None,
-                    usage=response.usage if last else None,
-                )
+        try:
+            if response is not None and response.tool_calls and failure is None:
+                for chunk in _tool_call_chunks(response):
+                    yield chunk
+            elif response is not None:
+                pieces = split_into_chunks(response.text) or [""]
+                count = len(pieces) if failure is None else min(failure.at_chunk, len(pieces))
+                for index in range(count):
+                    if index and self._chunk_interval > 0:  # a model writing at its pace
+                        await self._sleep(self._chunk_interval)
+                    last = failure is None and index == len(pieces) - 1
+                    yield Chunk(
+                        text=pieces[index],
+                        index=index,
+                        finish_reason=response.finish_reason if last else None,
+                        usage=response.usage if last else None,
+                    )
+        except (GeneratorExit, asyncio.CancelledError):
+            self._cancelled.append(request.request_id)
+            raise
         if failure is not None:
             raise failure.error
 

@@ -14,7 +14,10 @@ from typing import Literal, Protocol
 from airuntime.frozen import quick_init
 from airuntime.types import FinishReason, LLMRequest, ModelTarget, Usage
 
-CallOutcome = Literal["ok", "fallback", "degraded", "cache_hit", "error", "budget_exceeded"]
+# "cancelled": the caller stopped waiting (a stream's reader went away, a task was cancelled).
+CallOutcome = Literal[
+    "ok", "fallback", "degraded", "cache_hit", "error", "budget_exceeded", "cancelled"
+]
 
 PROMPT_ID = "prompt.id"
 PROMPT_VERSION = "prompt.version"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import TypeVar, cast
@@ -340,19 +340,20 @@ class ResilientClient:
 
     def stream(
         self, request: LLMRequest, *, targets: Sequence[ModelTarget] | None = None
-    ) -> AsyncIterator[Chunk]:
+    ) -> ResilientStream:
         """Stream from the first target that produces a first chunk.
 
         Retries and fallbacks happen only before the first chunk: once text has reached the
         caller, switching models would splice two different answers together. An error after
-        that reaches the caller as it is.
+        that reaches the caller as it is. The stream's `call` is its running account (who
+        answers, attempts, usage, cost), complete once the stream has ended.
         """
-        return self._stream(request, targets)
+        call = self.begin_call(request)
+        return ResilientStream(call, self._stream(request, targets, call))
 
     async def _stream(
-        self, request: LLMRequest, targets: Sequence[ModelTarget] | None
-    ) -> AsyncIterator[Chunk]:
-        call = self.begin_call(request)
+        self, request: LLMRequest, targets: Sequence[ModelTarget] | None, call: CallState
+    ) -> AsyncGenerator[Chunk, None]:
         chain = tuple(targets) if targets else self.targets_for(request)
         failures: list[TargetFailure] = []
         for index, target in enumerate(chain):
@@ -375,6 +376,9 @@ class ResilientClient:
             except Exception as error:
                 self.finish_call(call, failure_outcome(error), error)
                 raise
+            except BaseException as error:  # cancelled while waiting for the first chunk
+                self.finish_call(call, "cancelled", error)
+                raise
             call.target, call.fallback_index = target, index
             call.served_by = self.clients[target.provider].provider
             try:
@@ -383,6 +387,11 @@ class ResilientClient:
                         yield chunk
             except LLMError as error:
                 self.finish_call(call, "error", error)
+                raise
+            except BaseException as error:
+                # The reader stopped (closed the stream, or was cancelled) mid-stream: the open
+                # stream has settled the attempt on its way out; the call is reported too.
+                self.finish_call(call, "cancelled", error)
                 raise
             self.finish_call(call, "fallback" if index > 0 else "ok")
             return
@@ -553,6 +562,30 @@ class ResilientClient:
         if self.cache is not None:
             await self.cache.aclose()
         await self.budget.aclose()
+
+
+class ResilientStream:
+    """The chunks of a resilient stream, and the account of its call (`call`: target,
+    attempts, usage and cost so far; complete once the stream has ended).
+
+    `aclose()` stops it early: the attempt in flight is settled and the call reported as
+    cancelled, as when the task reading it is cancelled.
+    """
+
+    __slots__ = ("_chunks", "call")
+
+    def __init__(self, call: CallState, chunks: AsyncGenerator[Chunk, None]) -> None:
+        self.call = call
+        self._chunks = chunks
+
+    def __aiter__(self) -> ResilientStream:
+        return self
+
+    def __anext__(self) -> Awaitable[Chunk]:
+        return self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
 
 
 def swap_model(request: LLMRequest, target: ModelTarget) -> LLMRequest:

@@ -21,12 +21,14 @@ PINNED = re.compile(r"^[\w./-]+(:[\w.-]*\d+\.\d+\.\d+[\w.-]*)(@sha256:[0-9a-f]{6
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD", re.IGNORECASE)
 # A combination with the service, and one on another Python.
 WITH_SERVICE = ("defaults", "anthropic-py311-apache-noci")
+# The service with shared_state=redis.
+SHARED_ON_REDIS = "both-py313-bsd-longnames"
 
 
 @pytest.fixture(scope="module")
 def projects(template_src: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     rendered = {}
-    for name in (*WITH_SERVICE, "mock-only-proprietary"):
+    for name in (*WITH_SERVICE, SHARED_ON_REDIS, "mock-only-proprietary"):
         destination = tmp_path_factory.mktemp(name) / "project"
         render(template_src, destination, COMBINATIONS[name])
         rendered[name] = destination
@@ -112,6 +114,25 @@ def test_compose_runs_the_service_with_an_opt_in_collector(
     assert grace > 20  # SERVICE_SHUTDOWN_GRACE_SECONDS' default: in-flight work finishes
     config = yaml.safe_load((project / "otel-collector.yaml").read_text("utf-8"))
     assert config["service"]["pipelines"]["traces"]["receivers"] == ["otlp"]
+
+
+def test_compose_shares_state_on_a_redis_the_app_waits_for(projects: dict[str, Path]) -> None:
+    assert answers_for(COMBINATIONS[SHARED_ON_REDIS])["shared_state"] == "redis"
+    compose: dict[str, Any] = yaml.safe_load(
+        (projects[SHARED_ON_REDIS] / "compose.yaml").read_text("utf-8")
+    )
+    app, redis = compose["services"]["app"], compose["services"]["redis"]
+
+    assert app["environment"]["REDIS_URL"] == "${REDIS_URL:-redis://redis:6379/0}"
+    assert app["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert PINNED.match(redis["image"])
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "ports" not in redis  # reached by the app on compose's network only
+    assert "redis-data" in compose["volumes"]
+    for name in WITH_SERVICE:  # local state: no Redis
+        local = yaml.safe_load((projects[name] / "compose.yaml").read_text("utf-8"))
+        assert "redis" not in local["services"]
+        assert "REDIS_URL" not in local["services"]["app"]["environment"]
 
 
 def test_a_project_without_the_service_has_no_container_files(

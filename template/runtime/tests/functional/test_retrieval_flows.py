@@ -124,6 +124,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
 
 
 async def test_ingest_is_incremental(stack: Stack, docs: Path) -> None:
+    pytest.importorskip("pypdf", reason="the retrieval extra is not installed")
     seen: list[tuple[str, str]] = []
     first = await stack.indexer.ingest(LocalDirectory(docs), lambda s, c: seen.append((s, c)))
     assert (first.new, first.changed, first.skipped, first.removed) == (3, 0, 0, 0)

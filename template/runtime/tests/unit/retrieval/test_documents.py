@@ -84,12 +84,14 @@ def test_html_keeps_visible_text_and_headings_as_markdown(folder: Path) -> None:
 
 
 def test_pdf_text_and_title_come_from_pypdf(folder: Path) -> None:
+    pytest.importorskip("pypdf", reason="the retrieval extra is not installed")
     document = LocalDirectory(folder).load("manual.pdf")
     assert document.title == "Manual"
     assert document.text == "Press the red button."
 
 
 def test_an_unreadable_pdf_is_one_clear_error(folder: Path) -> None:
+    pytest.importorskip("pypdf", reason="the retrieval extra is not installed")
     (folder / "broken.pdf").write_bytes(b"not a pdf at all")
     with pytest.raises(DocumentError, match=r"^broken\.pdf: not a readable PDF"):
         LocalDirectory(folder).load("broken.pdf")

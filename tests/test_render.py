@@ -132,7 +132,10 @@ def test_example_prompts_target_only_the_chosen_providers_and_match_the_lock(
     library = root / "src" / answers["package_name"] / "prompts" / "library"
     locked = tomllib.loads((root / "prompts.lock").read_text())["prompts"]
     expected = {}
-    for prompt in EXAMPLE_PROMPTS if answers["include_examples"] else ():
+    prompts = EXAMPLE_PROMPTS if answers["include_examples"] else ()
+    if answers["include_examples"] and answers["agents"]:
+        prompts = (*prompts, "triage")
+    for prompt in prompts:
         document = yaml.safe_load((library / prompt / "1.0.0.yaml").read_text())
         providers = [document["model"]["provider"]]
         providers += [fallback["provider"] for fallback in document["fallbacks"]]

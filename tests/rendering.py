@@ -230,11 +230,7 @@ def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
         files |= {
             *(f"{package}/prompts/library/{prompt}/1.0.0.yaml" for prompt in EXAMPLE_PROMPTS),
             "tests/unit/prompts/test_library.py",
-            *(
-                [f"{package}/prompts/library/triage/1.0.0.yaml"]
-                if answers.get("agents")
-                else []
-            ),
+            *([f"{package}/prompts/library/triage/1.0.0.yaml"] if answers.get("agents") else []),
             "tests/functional/test_eval_cli.py",
             "tests/functional/test_features.py",
             "evals/summarize.jsonl",  # a template-injection case

@@ -571,7 +571,7 @@ messages:
 
 
 def triage_prompt(tmp_path: Path, text: str = TRIAGE_PROMPT) -> Prompt:
-    (tmp_path / "library" / "triage").mkdir(parents=True)
+    (tmp_path / "library" / "triage").mkdir(parents=True, exist_ok=True)
     (tmp_path / "library" / "triage" / "1.2.0.yaml").write_text(text, "utf-8")
     return PromptRegistry.load([PromptSource.directory(tmp_path / "library")]).get("triage")
 
@@ -657,3 +657,14 @@ async def test_a_prompt_listing_a_tool_the_agent_lacks_is_refused(harness: Harne
     plain = harness.agent([ANSWER])
     with pytest.raises(TypeError, match="inputs need an agent made from a prompt"):
         await plain.run({"request": "Hi"})
+    # Instructions are rendered once, before any run: they cannot need a run's input.
+    needs_input = triage_prompt(
+        harness.tmp_path,
+        TRIAGE_PROMPT.replace("support requests for {{ shop }}", "{{ request }}"),
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^triage@1\.2\.0 \(library/triage/1\.2\.0\.yaml\): an agent's system messages "
+        r"may use only inputs with defaults: 'request' is undefined$",
+    ):
+        AgentConfig.from_prompt("triage", needs_input)

@@ -235,6 +235,9 @@ def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
             "tests/functional/test_features.py",
             "evals/summarize.jsonl",  # a template-injection case
         }
+        if answers["llm_providers"]:  # the same case, recorded in the example cassette
+            first = "openai" if "openai" in answers["llm_providers"] else "anthropic"
+            files.add(f"tests/cassettes/{first}-summarize.json")
     return files
 
 
@@ -313,6 +316,14 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         }
     if answers["llm_providers"]:
         files.add("tests/integration/test_llm_providers.py")
+        files.add("tests/unit/test_cassettes.py")
+        # Example cassettes in each vendor's wire format, replayed by the integration tier.
+        files |= {f"tests/cassettes/{provider}-adhoc.json" for provider in answers["llm_providers"]}
+        if answers["include_examples"]:
+            # The evaluation's example cassettes and baseline, for the provider called first.
+            first = "openai" if "openai" in answers["llm_providers"] else "anthropic"
+            files |= {f"tests/cassettes/{first}-{prompt}.json" for prompt in EXAMPLE_PROMPTS}
+            files.add(f"evals/baselines/{first}.json")
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
         files |= {".github/workflows/template-update.yml", ".github/workflows/runtime.yml"}

@@ -89,6 +89,7 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         *(["demo"] if examples else []),
         "eval",
         "eval-accept",
+        *(["eval-replay", "record"] if answers["llm_providers"] else []),
         "clean",
     ):
         assert f"  {target} " in help_text, f"make help does not list {target}"
@@ -97,6 +98,8 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
     for tier in ("test-unit", "test-functional", "test-integration"):
         assert_tier_ran(project, env, tier)
     check_two_tiers_at_once(project, env)
+    if answers["llm_providers"]:
+        check_replayed_traffic(project, answers, env)
 
     if examples:
         demo = run(["make", "demo"], project, env)
@@ -159,6 +162,25 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
                 REPO_ROOT,
                 env,
             )
+
+
+def check_replayed_traffic(project: Path, answers: dict[str, Any], env: dict[str, str]) -> None:
+    """No key here: the integration tier replays the example cassettes and skips nothing, and
+    the CI eval gate passes on them, writing its before/after table to the summary file."""
+    keyless = {name: value for name, value in env.items() if not name.endswith("_API_KEY")}
+    integration = run(["make", "test-integration"], project, keyless).stdout
+    assert " passed" in integration
+    assert "skipped" not in integration, integration[-800:]
+    summary = project / "reports" / "step-summary.md"
+    replayed = run(["make", "eval-replay", f"EVAL_ARGS=--summary {summary}"], project, keyless)
+    provider = answers["llm_providers"][0]
+    if answers.get("include_examples", True):
+        assert f"eval gate: passed against evals/baselines/{provider}.json." in replayed.stderr
+        table = summary.read_text(encoding="utf-8")
+        assert table.startswith(f"### Eval gate on {provider}: passed")
+        assert "| feature | prompt | pass rate | cost per case | latency p95 | gate |" in table
+    else:
+        assert "eval: nothing to evaluate yet" in replayed.stdout
 
 
 def check_two_tiers_at_once(project: Path, env: dict[str, str]) -> None:

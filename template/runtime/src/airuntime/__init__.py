@@ -85,6 +85,15 @@ if TYPE_CHECKING:
         escape_delimiters,
         strip_control_characters,
     )
+    from airuntime.model.cassette_mode import CASSETTE_MODES, CassetteMode, CassetteSession
+    from airuntime.model.cassettes import (
+        Cassette,
+        CassetteError,
+        Interaction,
+        ReplayMissError,
+        find_secrets,
+        load_cassettes,
+    )
     from airuntime.model.client import LLMClient
     from airuntime.model.factory import (
         PROVIDERS,
@@ -102,6 +111,8 @@ if TYPE_CHECKING:
         parse_fault_spec,
         parse_latency_spec,
     )
+    from airuntime.model.recording import CassetteRecorder, RecordingClient
+    from airuntime.model.replay import ReplayClient
     from airuntime.observability.events import (
         AttemptRecord,
         CallOutcome,
@@ -140,6 +151,7 @@ if TYPE_CHECKING:
         ProviderClients,
         StackConfig,
         build_resilient_client,
+        cassette_clients,
         provider_clients,
     )
     from airuntime.resilience.breaker import BreakerBoard, BreakerState, CircuitBreaker
@@ -153,9 +165,10 @@ if TYPE_CHECKING:
         UnknownCostError,
     )
     from airuntime.resilience.client import ResilientClient
+    from airuntime.resilience.genai_pricing import genai_prices_source
     from airuntime.resilience.interface import ResilientRunner
     from airuntime.resilience.limits import Limits
-    from airuntime.resilience.pricing import ModelPrice, PriceTable, PricingError
+    from airuntime.resilience.pricing import ModelPrice, PriceSource, PriceTable, PricingError
     from airuntime.resilience.retry import RetryPolicy
     from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
     from airuntime.review import (
@@ -167,7 +180,12 @@ if TYPE_CHECKING:
         ReviewReason,
         ReviewStatus,
     )
-    from airuntime.structured import Generated, StructuredGenerator, StructuredOutputError
+    from airuntime.structured import (
+        Generated,
+        StructuredGenerator,
+        StructuredOutputError,
+        SwitchedOffError,
+    )
     from airuntime.testing import FakeClock, flat_prices, resilient_client
     from airuntime.types import (
         TEXT_OUTPUT,
@@ -231,6 +249,17 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "strip_control_characters",
     ),
     "model.client": ("LLMClient",),
+    "model.cassettes": (
+        "Cassette",
+        "CassetteError",
+        "Interaction",
+        "ReplayMissError",
+        "find_secrets",
+        "load_cassettes",
+    ),
+    "model.cassette_mode": ("CASSETTE_MODES", "CassetteMode", "CassetteSession"),
+    "model.recording": ("CassetteRecorder", "RecordingClient"),
+    "model.replay": ("ReplayClient",),
     "model.mock": ("CallTool", "MockLLM", "MockScriptExhaustedError", "Reply", "Rule", "Step"),
     "model.mock_faults": (
         "Fault",
@@ -300,7 +329,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "resilience.client": ("ResilientClient",),
     "resilience.interface": ("ResilientRunner",),
     "resilience.limits": ("Limits",),
-    "resilience.pricing": ("ModelPrice", "PriceTable", "PricingError"),
+    "resilience.pricing": ("ModelPrice", "PriceSource", "PriceTable", "PricingError"),
+    "resilience.genai_pricing": ("genai_prices_source",),
     "resilience.retry": ("RetryPolicy",),
     "resilience.targets": ("MASKABLE_ERRORS", "parse_error_kinds", "parse_targets"),
     "resilience.assembly": (
@@ -309,9 +339,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ProviderClients",
         "StackConfig",
         "build_resilient_client",
+        "cassette_clients",
         "provider_clients",
     ),
-    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError"),
+    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError", "SwitchedOffError"),
     "features": ("FeatureOutput", "FeaturePolicy", "FeatureResult", "FeatureSystem"),
     "evals.feature": ("CustomScorer", "EvalFeature"),
     "evals.gate": ("Tolerances",),
@@ -374,6 +405,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
 _OWNER = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test compares them)
+    "CASSETTE_MODES",
     "KNOWN_PROVIDERS",
     "MASKABLE_ERRORS",
     "PROVIDERS",
@@ -398,6 +430,11 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "CallOutcome",
     "CallRecord",
     "CallTool",
+    "Cassette",
+    "CassetteError",
+    "CassetteMode",
+    "CassetteRecorder",
+    "CassetteSession",
     "ChainResult",
     "Chunk",
     "CircuitBreaker",
@@ -423,6 +460,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "FinishReason",
     "Generated",
     "InputRejectedError",
+    "Interaction",
     "LLMClient",
     "LLMError",
     "LLMRequest",
@@ -443,6 +481,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "Observer",
     "OutputFormat",
     "PendingApproval",
+    "PriceSource",
     "PriceTable",
     "PricingError",
     "Prompt",
@@ -460,8 +499,11 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ProviderConnectionError",
     "ProviderTimeoutError",
     "RateLimitedError",
+    "RecordingClient",
     "RecordingObserver",
     "RenderedPrompt",
+    "ReplayClient",
+    "ReplayMissError",
     "Reply",
     "ResilienceConfig",
     "ResilientClient",
@@ -485,6 +527,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "StopReason",
     "StructuredGenerator",
     "StructuredOutputError",
+    "SwitchedOffError",
     "TargetFailure",
     "Telemetry",
     "TerminalError",
@@ -505,6 +548,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "build_mock",
     "build_provider",
     "build_resilient_client",
+    "cassette_clients",
     "check_lock",
     "clean_labels",
     "clean_text",
@@ -517,11 +561,14 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "exit_code_of",
     "exits_on_known_errors",
     "fail",
+    "find_secrets",
     "fit",
     "flat_prices",
+    "genai_prices_source",
     "global_options",
     "item_row",
     "lead",
+    "load_cassettes",
     "load_dataset",
     "load_or_exit",
     "load_registry",

@@ -55,6 +55,7 @@ class FeatureResult(Generic[OutputT]):
             "needs_review": self.needs_review,
             "review_reason": self.review_reason,
             "request_id": generated.request_id,
+            "prompt": generated.prompt,
             "model": None if generated.target is None else str(generated.target),
             "served_by": generated.served_by,
             "fallback_index": generated.fallback_index,

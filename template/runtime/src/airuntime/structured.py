@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from pydantic import BaseModel, ValidationError
 
+from airuntime.errors import ConfigurationError
 from airuntime.frozen import quick_init
 from airuntime.observability.events import CallOutcome, ValidationFailure
 from airuntime.prompts import PromptRegistry, RenderedPrompt
@@ -37,6 +38,7 @@ from airuntime.types import (
     ModelTarget,
     OutputFormat,
     Usage,
+    new_request_id,
 )
 
 T = TypeVar("T", bound=BaseModel)
@@ -44,6 +46,10 @@ SPAN_NAMESPACE = "airuntime"
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 MAX_ERRORS_SHOWN = 5
+
+
+class SwitchedOffError(ConfigurationError):
+    """A switched-off prompt that has no degraded answer to serve instead."""
 
 
 class StructuredOutputError(Exception):
@@ -92,6 +98,7 @@ class Generated(Generic[T]):
     cost: Decimal
     cache_hit: bool = False
     degraded: bool = False
+    prompt: str | None = None  # id@version that answered (a rollout may choose either)
 
 
 def strip_code_fences(text: str) -> str:
@@ -143,10 +150,13 @@ class StructuredGenerator:
         *,
         repair_attempts: int = 1,
         tracer: Tracer | None = None,
+        switched_off: Collection[str] = frozenset(),
     ) -> None:
         self.client = client
         self.registry = registry
         self.repair_attempts = repair_attempts
+        # The kill switch: prompts whose AI path is off serve their degraded answer, uncalled.
+        self.switched_off = frozenset(switched_off)
         # The parent span of each call: the attempt spans the observer emits nest under it.
         self.tracer = tracer if tracer is not None else trace.get_tracer(SPAN_NAMESPACE)
 
@@ -161,7 +171,13 @@ class StructuredGenerator:
         use_cache: bool = True,
         idempotency_key: str | None = None,
         degraded: Callable[[], T] | None = None,
+        rollout_key: str | None = None,
     ) -> Generated[T]:
+        """One validated answer of a prompt. Which version: `version` or `label` when given,
+        else the rollout's choice, sticky by `rollout_key` (a user id; None: each call on its
+        own), between the canary and production (`PromptRegistry.choose`)."""
+        if version is None and label is None:
+            version = self.registry.choose(prompt_id, rollout_key or new_request_id()).version
         rendered = self.registry.render(prompt_id, inputs, version=version, label=label)
         first = rendered.to_request()
         if first.output.json_schema is None:  # ask for the model's schema where none is given
@@ -172,6 +188,8 @@ class StructuredGenerator:
             attributes={f"{SPAN_NAMESPACE}.prompt": rendered.ref, "request_id": call.request_id},
         )
         with current(span):
+            if prompt_id in self.switched_off:
+                return self._switched_off(prompt_id, degraded, span, call)
             try:
                 result = await self._generate(
                     rendered, first, output_model, call, use_cache, idempotency_key
@@ -199,6 +217,23 @@ class StructuredGenerator:
                 span.set_status(Status(StatusCode.ERROR, str(error)))
         self.client.finish_call(call, outcome, error)
 
+    def _switched_off(
+        self, prompt_id: str, degraded: Callable[[], T] | None, span: Span, call: CallState
+    ) -> Generated[T]:
+        """The emergency override: no model is called; the degraded answer, marked so."""
+        if span.is_recording():
+            span.set_attribute(f"{SPAN_NAMESPACE}.switched_off", True)
+        if degraded is None:
+            error = SwitchedOffError(
+                f"the AI path of {prompt_id} is switched off (AI_SWITCHED_OFF) and it has no "
+                "degraded answer: turn it back on, or give the feature a degraded answer."
+            )
+            self._finish(span, call, "error", error)
+            raise error
+        result = self._degraded(degraded(), call)
+        self._finish(span, call, "degraded")
+        return result
+
     @staticmethod
     def _degraded(value: T, call: CallState) -> Generated[T]:
         return Generated(
@@ -213,6 +248,7 @@ class StructuredGenerator:
             usage=call.usage,
             cost=call.cost,
             degraded=True,
+            prompt=call.prompt,
         )
 
     async def _generate(
@@ -291,6 +327,7 @@ class StructuredGenerator:
             usage=call.usage,
             cost=call.cost,
             cache_hit=cache_hit,
+            prompt=call.prompt,
         )
 
 

@@ -310,6 +310,77 @@ def test_a_regression_fails_the_gate_naming_each_metric(project: Project) -> Non
     assert written["metrics"]["pass_rate"] == 0.25, "the report is written even when gated"
 
 
+def test_the_summary_is_a_before_after_table_flagging_each_regression(project: Project) -> None:
+    project.run("eval", "run")
+    project.run("eval", "accept")
+    regress(project)
+    summary = project.root / "step-summary.md"
+    summary.write_text("earlier steps\n", encoding="utf-8")
+
+    result = project.run("eval", "run", "--summary", str(summary))
+
+    assert result.code == ExitCode.EVAL_REGRESSION
+    lines = summary.read_text(encoding="utf-8").splitlines()
+    assert lines[:5] == [
+        "earlier steps",
+        f"### Eval gate on mock: regressed (against {project.baseline()})",
+        "",
+        "| feature | prompt | pass rate | cost per case | latency p95 | gate |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    classify, summarize = lines[5:7]
+    assert classify.startswith(
+        "| classify | classify@1.0.0 | **100.0% → 25.0%** | $0.000450000 → $0.000450000 | "
+    )
+    assert classify.endswith(" | **regressed**: accuracy.exact, pass_rate |")
+    assert summarize.startswith("| summarize | summarize@1.0.0 | 100.0% → 100.0% | ")
+    assert summarize.endswith(" ms | ok |")
+
+
+def test_a_summary_without_a_baseline_says_so(project: Project) -> None:
+    summary = project.root / "summary.md"
+
+    project.run("eval", "run", "-f", "classify", "--summary", str(summary))
+
+    text = summary.read_text(encoding="utf-8")
+    assert "### Eval gate on mock: no baseline" in text
+    assert "| classify | classify@1.0.0 | 100.0% | $0.000450000 | " in text
+    assert text.rstrip().splitlines()[-1].endswith(" | no baseline |")
+    unwritable = project.run("eval", "run", "-f", "classify", "--summary", str(project.root))
+    assert unwritable.code == ExitCode.BAD_INPUT
+    assert unwritable.stderr[-1].startswith(f"error: cannot write the summary to {project.root}:")
+
+
+def test_repeat_runs_each_case_k_times_and_gates_on_pass_hat_k(project: Project) -> None:
+    answer = project.answer
+    calls: dict[str, int] = {}
+
+    def flaky(request: LLMRequest) -> Reply:
+        """`bug` is answered right on its first run only."""
+        reply = answer(request)
+        text = request.last_user_message
+        if "has a bug" in text and isinstance(reply, LLMResponse):
+            calls["bug"] = calls.get("bug", 0) + 1
+            if calls["bug"] > 1:
+                return reply.model_copy(update={"text": '{"label": "other", "confidence": 0.9}'})
+        return reply
+
+    project.answer = flaky
+
+    result = project.run("eval", "run", "-f", "classify", "--repeat", "3", "--no-gate")
+
+    assert result.code == 0, result
+    metrics = json.loads((project.reports / "eval-classify.json").read_text("utf-8"))["metrics"]
+    assert (metrics["cases"], metrics["repeat"]) == (4, 3)
+    assert metrics["pass_rate"] == 0.75  # bug failed two of its three runs
+    assert metrics["pass_rate_any_run"] == round(10 / 12, 4)
+    assert metrics["cost_usd"]["per_case"] == "0.000450000"  # per case run
+    assert " 12/12 " in result.progress[0]
+    refused = project.run("eval", "run", "--repeat", "0")
+    assert refused.code == 2
+    assert any("--repeat" in line for line in refused.stderr)
+
+
 def test_no_gate_only_reports(project: Project) -> None:
     project.run("eval", "run", "-f", "classify")
     project.run("eval", "accept", "-f", "classify")

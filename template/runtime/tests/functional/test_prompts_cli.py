@@ -278,3 +278,89 @@ def test_bad_configuration_is_a_configuration_error(
 
     assert result.exit_code == ExitCode.CONFIGURATION_ERROR
     assert result.stderr == "error: invalid configuration: PROMPTS_LOCK (not a path). Fix it.\n"
+
+
+# -- rollout: promote and rollback ----------------------------------------------------------
+
+
+def add_canary(library_copy: Path, app: typer.Typer, weight: int = 10) -> Path:
+    """summarize@1.1.0, a changed copy of 1.0.0 labelled canary, locked."""
+    source = (library_copy / "summarize" / "1.0.0.yaml").read_text(encoding="utf-8")
+    canary = library_copy / "summarize" / "1.1.0.yaml"
+    canary.write_text(
+        source.replace('version: "1.0.0"', 'version: "1.1.0"')
+        .replace("labels: [production]", f"labels: [canary]\ncanary_weight: {weight}")
+        .replace("Summarise this document.", "Summarise this document, briefly."),
+        encoding="utf-8",
+    )
+    assert runner.invoke(app, ["prompts", "lock"]).exit_code == 0
+    return canary
+
+
+def test_promote_moves_production_and_keeps_the_lock_valid(
+    library_copy: Path, app: typer.Typer, config: ProjectConfig
+) -> None:
+    canary = add_canary(library_copy, app)
+    stable = library_copy / "summarize" / "1.0.0.yaml"
+    shown = {path: path.relative_to(Path.cwd()) for path in (canary, stable)}
+    lock_before = config.lock.read_text(encoding="utf-8")
+
+    promoted = runner.invoke(app, ["prompts", "promote", "summarize", "1.1.0"])
+
+    assert promoted.exit_code == 0, promoted.stderr
+    assert promoted.stdout.splitlines() == [
+        f"summarize@1.1.0: labels [production] ({shown[canary]})",
+        f"summarize@1.0.0: labels [previous] ({shown[stable]})",
+        f"{config.lock}: 3 prompt versions match their hashes.",
+        "Review the change (git diff) and commit it: the lock is unchanged.",
+    ]
+    assert "labels: [production]\n" in canary.read_text(encoding="utf-8")
+    assert "canary_weight" not in canary.read_text(encoding="utf-8")
+    assert stable.read_text(encoding="utf-8").startswith("# summarize@1.0.0: a faithful")
+    assert config.lock.read_text(encoding="utf-8") == lock_before
+    assert load_registry(LIBRARY, library_copy).production("summarize").version == "1.1.0"
+
+    rolled = runner.invoke(app, ["prompts", "rollback", "summarize"])
+
+    assert rolled.exit_code == 0, rolled.stderr
+    assert rolled.stdout.splitlines()[:2] == [
+        f"summarize@1.0.0: labels [production] ({shown[stable]})",
+        f"summarize@1.1.0: labels [] ({shown[canary]})",
+    ]
+    assert load_registry(LIBRARY, library_copy).production("summarize").version == "1.0.0"
+    again = runner.invoke(app, ["prompts", "rollback", "summarize"])
+    assert again.exit_code == ExitCode.BAD_INPUT
+    assert again.stderr == (
+        "error: summarize has no previous production version to roll back to (`prompts "
+        "promote` labels the one it replaces `previous`)\n"
+    )
+
+
+def test_promoting_production_or_an_unknown_version_is_one_line(
+    library_copy: Path, app: typer.Typer
+) -> None:
+    same = runner.invoke(app, ["prompts", "promote", "summarize", "1.0.0"])
+    unknown = runner.invoke(app, ["prompts", "promote", "summarize", "9.9.9"])
+
+    assert same.exit_code == unknown.exit_code == ExitCode.BAD_INPUT
+    assert same.stderr == "error: summarize@1.0.0 is already production: nothing to promote\n"
+    assert unknown.stderr == "error: summarize has no version '9.9.9': it has 1.0.0\n"
+
+
+def test_labels_in_block_style_are_refused_with_how_to_write_them(
+    library_copy: Path, app: typer.Typer
+) -> None:
+    canary = add_canary(library_copy, app)
+    canary.write_text(
+        canary.read_text(encoding="utf-8").replace("labels: [canary]", "labels:\n  - canary"),
+        encoding="utf-8",
+    )
+
+    result = runner.invoke(app, ["prompts", "promote", "summarize", "1.1.0"])
+
+    assert result.exit_code == ExitCode.BAD_INPUT
+    shown = canary.relative_to(Path.cwd())
+    assert result.stderr == (
+        f"error: {shown}: write its labels on one line, e.g. `labels: [production]`, so they "
+        "can be moved\n"
+    )

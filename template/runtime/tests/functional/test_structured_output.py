@@ -27,6 +27,7 @@ from airuntime.resilience.chain import AllTargetsFailedError
 from airuntime.structured import (
     StructuredGenerator,
     StructuredOutputError,
+    SwitchedOffError,
     _route,
     strip_code_fences,
 )
@@ -300,6 +301,54 @@ async def test_a_refusal_on_every_target_still_takes_the_degraded_answer(
     )
 
     assert (result.degraded, result.value.label, result.attempts) == (True, "human", 2)
+
+
+async def test_a_switched_off_prompt_serves_its_degraded_answer_without_a_call(
+    registry: PromptRegistry,
+) -> None:
+    setup = Setup(registry, [GOOD])
+    setup.generator.switched_off = frozenset({"triage"})
+
+    result = await setup.generator.generate(
+        "triage",
+        {"ticket": "x"},
+        Verdict,
+        degraded=lambda: Verdict(label="needs-human", confidence=0.0),
+    )
+
+    assert result.degraded
+    assert result.value.label == "needs-human"
+    assert (result.attempts, result.cost) == (0, Decimal(0))
+    assert setup.mock.requests == []  # the model was never called
+    assert [call.outcome for call in setup.observer.calls] == ["degraded"]
+    with pytest.raises(SwitchedOffError, match=r"^the AI path of triage is switched off"):
+        await setup.generator.generate("triage", {"ticket": "x"}, Verdict)
+    assert [call.outcome for call in setup.observer.calls] == ["degraded", "error"]
+
+
+async def test_a_canary_serves_its_share_sticky_by_key_and_each_result_names_its_version(
+    registry: PromptRegistry, tmp_path: Path
+) -> None:
+    folder = tmp_path / "prompts" / "triage"
+    stable = yaml.safe_load((folder / "1.0.0.yaml").read_text(encoding="utf-8"))
+    canary = {**stable, "version": "1.1.0", "labels": ["canary"], "canary_weight": 30}
+    (folder / "1.1.0.yaml").write_text(yaml.safe_dump(canary), encoding="utf-8")
+    setup = Setup(load_registry(prompts_dir=tmp_path / "prompts"), [GOOD] * 40)
+
+    served = [
+        (await setup.generator.generate("triage", {"ticket": "x"}, Verdict, rollout_key=f"u{n}"))
+        for n in range(20)
+    ]
+    again = await setup.generator.generate("triage", {"ticket": "x"}, Verdict, rollout_key="u3")
+    pinned = await setup.generator.generate("triage", {"ticket": "x"}, Verdict, version="1.0.0")
+
+    versions = [result.prompt for result in served]
+    assert set(versions) == {"triage@1.0.0", "triage@1.1.0"}
+    assert again.prompt == versions[3]  # the same key, the same side
+    assert pinned.prompt == "triage@1.0.0"
+    sent = [request.metadata["prompt.version"] for request in setup.mock.requests[:20]]
+    assert sent == [str(version).split("@")[1] for version in versions]  # as the log line says
+    assert {call.prompt for call in setup.observer.calls} == {"triage@1.0.0", "triage@1.1.0"}
 
 
 def test_routing_keeps_the_primary_request_and_builds_the_fallback_its_own(

@@ -153,6 +153,7 @@ def test_to_dict_is_the_answer_and_its_provenance() -> None:
     degraded = FeatureResult("classify", generated(0.0, degraded=True), "degraded")
 
     assert answered.to_dict() == {
+        "prompt": None,
         "label": "billing",
         "confidence": 0.9,
         "degraded": False,
@@ -168,6 +169,7 @@ def test_to_dict_is_the_answer_and_its_provenance() -> None:
         "cost_usd": "0.000123",
     }
     assert degraded.to_dict() == {
+        "prompt": None,
         "label": "billing",
         "confidence": 0.0,
         "degraded": True,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 
 from airuntime.resilience import pricing
 from airuntime.resilience.pricing import (
+    ModelPrice,
     PriceTable,
     PricingError,
     estimate_input_tokens,
@@ -112,3 +114,50 @@ def test_a_schema_is_measured_once_per_object_and_the_memo_stays_bounded(
     for number in range(300):
         pricing.schema_bytes({"n": number})
     assert len(pricing._SCHEMA_BYTES) <= 256
+
+
+# -- a price source behind the table ---------------------------------------------------------
+
+
+def test_the_fallback_prices_only_what_the_table_lacks_and_is_asked_once() -> None:
+    asked: list[tuple[str, str]] = []
+    local = ModelPrice(input=Decimal(1), output=Decimal(2), cache_read=Decimal(0))
+    known = ModelPrice(input=Decimal(3), output=Decimal(4), cache_read=Decimal(1))
+
+    def source(provider: str, model: str) -> ModelPrice | None:
+        asked.append((provider, model))
+        return known if model == "new-model" else None
+
+    table = PriceTable({("acme", "old-model"): local}).with_fallback(source)
+
+    assert table.price("acme", "old-model") is local  # the local entry overrides
+    assert table.price("acme", "new-model") is known
+    assert table.price("acme", "new-model") is known
+    assert table.price("acme", "nobody-knows") is None  # unknown stays unknown, never free
+    assert asked == [("acme", "new-model"), ("acme", "nobody-knows")]
+
+
+def test_genai_prices_knows_current_models_and_not_unknown_ones() -> None:
+    pytest.importorskip("genai_prices", reason="the prices extra is not installed")
+    from airuntime.resilience.genai_pricing import genai_prices_source
+
+    source = genai_prices_source()
+    price = source("openai", "gpt-5-mini")
+
+    assert price == ModelPrice(
+        input=Decimal("0.25"), output=Decimal("2.00"), cache_read=Decimal("0.025")
+    )
+    assert source("openai", "no-such-model") is None
+    assert source("mock", "mock-model") is None
+
+
+def test_genai_prices_missing_is_a_one_line_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airuntime.errors import ConfigurationError
+    from airuntime.resilience.genai_pricing import genai_prices_source
+
+    monkeypatch.setitem(sys.modules, "genai_prices", None)
+
+    with pytest.raises(ConfigurationError, match=r"^PRICES_SOURCE=genai-prices needs the genai"):
+        genai_prices_source()

@@ -47,6 +47,8 @@ from airuntime.evals.report import (
     compute_metrics,
     latency_histogram,
     markdown,
+    summary_table,
+    with_repeats,
     write_report,
 )
 from airuntime.evals.runner import run_dataset
@@ -99,23 +101,33 @@ def _load(setup: EvalSetup, features: Sequence[EvalFeature]) -> list[Dataset]:
 
 
 async def _evaluate(
-    setup: EvalSetup, registry: PromptRegistry, datasets: Sequence[Dataset], progress: Progress
+    setup: EvalSetup,
+    registry: PromptRegistry,
+    datasets: Sequence[Dataset],
+    progress: Progress,
+    repeat: int = 1,
 ) -> list[FeatureReport]:
     reports = []
     for dataset in datasets:
         name = dataset.feature.name
-        task = progress.add_task(f"eval {name}", total=len(dataset.cases))
+        task = progress.add_task(f"eval {name}", total=len(dataset.cases) * repeat)
         system = setup.build_system()
         started_at, started = datetime.now(UTC), time.perf_counter()
+        runs = []
         try:
-            results = await run_dataset(
-                system,
-                dataset,
-                concurrency=setup.concurrency,
-                on_case_done=partial(progress.advance, task),
-            )
+            for _ in range(repeat):
+                runs.append(
+                    await run_dataset(
+                        system,
+                        dataset,
+                        concurrency=setup.concurrency,
+                        on_case_done=partial(progress.advance, task),
+                    )
+                )
         finally:
             await system.aclose()
+        results = [result for run in runs for result in run]
+        metrics = compute_metrics(results, system.telemetry.metrics)
         reports.append(
             FeatureReport(
                 feature=name,
@@ -125,7 +137,7 @@ async def _evaluate(
                 dataset_sha256=dataset.sha256,
                 started_at=started_at,
                 duration_s=time.perf_counter() - started,
-                metrics=compute_metrics(results, system.telemetry.metrics),
+                metrics=with_repeats(metrics, runs) if repeat > 1 else metrics,
                 cases=tuple(results),
             )
         )
@@ -139,9 +151,12 @@ def run_command(
     *,
     gate: bool,
     as_json: bool,
+    repeat: int = 1,
+    summary: Path | None = None,
 ) -> None:
-    """Run every case, write reports/eval-<feature>.json and .md (and eval-latency.png), and
-    fail (exit 9) when a metric regressed beyond its tolerance from the baseline."""
+    """Run every case (`repeat` times: gated on pass^k), write reports/eval-<feature>.json and
+    .md (and eval-latency.png), append the before/after table to `summary` (a CI job summary),
+    and fail (exit 9) when a metric regressed beyond its tolerance from the baseline."""
     setup = load_or_exit(partial(load, global_options(ctx).provider))
     features = _features(setup, feature)
     datasets = _load(setup, features)
@@ -162,9 +177,11 @@ def run_command(
         with progress_bar(
             sum(len(dataset.cases) for dataset in datasets), transient=False
         ) as progress:
-            reports = asyncio.run(_evaluate(setup, registry, datasets, progress))
+            reports = asyncio.run(_evaluate(setup, registry, datasets, progress, repeat))
     comparisons, baseline_file, baseline = _compare(setup, reports, gate=gate)
     written = _write(setup, reports, baseline, comparisons)
+    if summary is not None:
+        _append_summary(summary, reports, baseline if gate else None, comparisons, baseline_file)
     if wants_json(ctx, as_json):
         typer.echo(json.dumps(_summary(reports, comparisons), indent=2))
     else:
@@ -225,6 +242,26 @@ def _write(
     else:
         written.append(image)
     return written
+
+
+def _append_summary(
+    path: Path,
+    reports: Sequence[FeatureReport],
+    baseline: dict[str, Any] | None,
+    comparisons: Sequence[Comparison],
+    baseline_file: Path,
+) -> None:
+    regressed = {report.feature: _regressed(comparisons, report.feature) for report in reports}
+    failed = any(regressed.values())
+    verdict = "regressed" if failed else "passed" if baseline is not None else "no baseline"
+    title = f"Eval gate on {reports[0].provider}: {verdict} (against {baseline_file})"
+    try:
+        with path.open("a", encoding="utf-8") as file:
+            file.write(summary_table(reports, baseline, regressed, title=title) + "\n")
+    except OSError as error:
+        raise fail(
+            f"cannot write the summary to {path}: {error.strerror}.", ExitCode.BAD_INPUT
+        ) from None
 
 
 def _summary(reports: Sequence[FeatureReport], comparisons: Sequence[Comparison]) -> dict[str, Any]:

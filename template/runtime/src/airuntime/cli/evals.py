@@ -7,6 +7,7 @@ the reports) is imported when a command runs, so the rest of the CLI starts fast
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,6 +23,23 @@ GateOption = Annotated[
     bool, typer.Option("--gate/--no-gate", help="Compare with the accepted baseline.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")]
+RepeatOption = Annotated[
+    int,
+    typer.Option(
+        "--repeat",
+        "-k",
+        min=1,
+        help="Run each case k times and gate on pass^k (a case passes only if every run does).",
+    ),
+]
+SummaryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--summary",
+        help="Append the before/after table (pass rate, cost, p95 per feature) to this file, "
+        "e.g. $GITHUB_STEP_SUMMARY.",
+    ),
+]
 
 
 def eval_app(setup: Callable[[str | None], EvalSetup]) -> typer.Typer:
@@ -39,12 +57,16 @@ def eval_app(setup: Callable[[str | None], EvalSetup]) -> typer.Typer:
         feature: FeatureOption = None,
         gate: GateOption = True,
         as_json: JsonOption = False,
+        repeat: RepeatOption = 1,
+        summary: SummaryOption = None,
     ) -> None:
         """Run every case, write reports/eval-<feature>.json and .md (and eval-latency.png),
         and fail (exit 9) when a metric regressed beyond its tolerance from the baseline."""
         from airuntime.cli import eval_commands
 
-        eval_commands.run_command(ctx, setup, feature, gate=gate, as_json=as_json)
+        eval_commands.run_command(
+            ctx, setup, feature, gate=gate, as_json=as_json, repeat=repeat, summary=summary
+        )
 
     @app.command("accept")
     def accept_command(feature: FeatureOption = None) -> None:

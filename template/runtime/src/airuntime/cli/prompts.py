@@ -22,6 +22,7 @@ from airuntime.prompts.lock import PromptLockError, check_lock, write_lock
 from airuntime.prompts.prompt import Prompt
 from airuntime.prompts.registry import PromptRegistry
 from airuntime.prompts.rendered import PromptTarget, RenderedPrompt
+from airuntime.prompts.rollout import FileEdit, promote, rollback, write
 
 ExitName = Literal[
     "BAD_INPUT", "CONFIGURATION_ERROR", "INVALID_PROMPTS", "PROMPTS_LOCK_OUT_OF_DATE"
@@ -62,7 +63,7 @@ def prompts_app(setup: Callable[[], PromptSetup]) -> typer.Typer:
     settings when a command runs (a ConfigurationError exits with 3)."""
     app = typer.Typer(
         name="prompts",
-        help="List, show, render, check and lock the prompt files.",
+        help="List, show, render, check, lock, promote and roll back the prompt files.",
         no_args_is_help=True,
     )
 
@@ -98,7 +99,39 @@ def prompts_app(setup: Callable[[], PromptSetup]) -> typer.Typer:
         """Rewrite the lock file from the prompt files."""
         lock_prompts(*_load(setup), force=force)
 
+    @app.command("promote")
+    def promote_command(
+        prompt_id: Annotated[str, typer.Argument(help="The prompt's id.")],
+        version: Annotated[str, typer.Argument(help="The version that becomes production.")],
+    ) -> None:
+        """Make VERSION production (the old one is labelled previous, for rollback): a change
+        to the prompt files' labels, which keeps the lock valid."""
+        registry = _load(setup)[1]
+        _apply(setup, lambda: promote(registry, prompt_id, version))
+
+    @app.command("rollback")
+    def rollback_command(
+        prompt_id: Annotated[str, typer.Argument(help="The prompt's id.")],
+    ) -> None:
+        """Make the previous production version production again (a label change)."""
+        registry = _load(setup)[1]
+        _apply(setup, lambda: rollback(registry, prompt_id))
+
     return app
+
+
+def _apply(setup: Callable[[], PromptSetup], plan: Callable[[], list[FileEdit]]) -> None:
+    """Write the label moves, then load and check everything again: the files still load and
+    the lock still matches, or the command fails saying why."""
+    try:
+        edits = plan()
+    except PromptLookupError as error:
+        raise _fail([str(error)], "BAD_INPUT") from None
+    write(edits)
+    for edit in edits:
+        typer.echo(f"{edit.ref}: labels [{', '.join(edit.labels)}] ({edit.path})")
+    check_prompts(*_load(setup))
+    typer.echo("Review the change (git diff) and commit it: the lock is unchanged.")
 
 
 def _fail(problems: Sequence[str], code: ExitName) -> typer.Exit:

@@ -262,3 +262,70 @@ def latency_histogram(reports: Sequence[FeatureReport], path: Path) -> Path | No
     figure.savefig(path, dpi=100)
     pyplot.close(figure)
     return path
+
+
+def with_repeats(metrics: dict[str, Any], runs: Sequence[Sequence[CaseResult]]) -> dict[str, Any]:
+    """The metrics of `k` runs of the same cases, gated on pass^k: a case passes only when it
+    passed in every run (`pass_rate`); `pass_rate_any_run` is the plain rate over all runs.
+    Cost and latency are per case run; `cases` counts distinct cases."""
+    cases = len(runs[0]) if runs else 0
+    every = sum(all(run[index].passed for run in runs) for index in range(cases))
+    return {
+        **metrics,
+        "cases": cases,
+        "repeat": len(runs),
+        "pass_rate": round(every / cases, DIGITS) if cases else 0.0,
+        "pass_rate_any_run": metrics["pass_rate"],
+    }
+
+
+def summary_table(
+    reports: Sequence[FeatureReport],
+    baseline: dict[str, Any] | None,
+    regressed: dict[str, set[str]],
+    *,
+    title: str,
+) -> str:
+    """Before (the committed baseline) and after (this run), per feature: pass rate, cost per
+    case and p95 latency, each regressed figure flagged. For a pull request's job summary."""
+    features = (baseline or {}).get("features", {})
+    lines = [
+        f"### {title}",
+        "",
+        "| feature | prompt | pass rate | cost per case | latency p95 | gate |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
+    for report in reports:
+        before = features.get(report.feature, {}).get("metrics")
+        flags = regressed.get(report.feature, set())
+        metrics = report.metrics
+        repeat = f" (pass^{metrics['repeat']})" if metrics.get("repeat", 1) > 1 else ""
+        cells = [
+            _change(before, metrics, ("pass_rate",), _percent, flags) + repeat,
+            _change(before, metrics, ("cost_usd", "per_case"), lambda v: f"${v}", flags),
+            _change(before, metrics, ("latency_ms", "p95"), lambda v: f"{v:.1f} ms", flags),
+        ]
+        if before is None:
+            verdict = "no baseline"
+        else:
+            verdict = "**regressed**: " + ", ".join(sorted(flags)) if flags else "ok"
+        lines.append(f"| {report.feature} | {report.prompt} | {' | '.join(cells)} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def _change(
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    path: tuple[str, ...],
+    show: Any,
+    regressed: set[str],
+) -> str:
+    def get(node: Any) -> Any:
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    now = show(get(after))
+    was = get(before)
+    text = now if was is None else f"{show(was)} → {now}"
+    return f"**{text}**" if ".".join(path) in regressed else text

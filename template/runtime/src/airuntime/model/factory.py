@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from airuntime.errors import ConfigurationError
 from airuntime.model.client import LLMClient
 from airuntime.model.mock import MockLLM, Rule
 from airuntime.model.mock_faults import NO_LATENCY, FaultKind, Latency
+
+if TYPE_CHECKING:
+    import httpx2
 
 MOCK = "mock"
 # Every provider the runtime has an adapter for (a project installs the SDKs it chose).
@@ -105,13 +108,18 @@ def resolve_provider(
     )
 
 
-def build_provider(config: ProviderConfig) -> LLMClient:
+def build_provider(
+    config: ProviderConfig, *, http_client: httpx2.AsyncClient | None = None
+) -> LLMClient:
     """One provider's client. An unknown name or a missing key is a one-line
-    ConfigurationError naming what to set."""
+    ConfigurationError naming what to set.
+
+    `http_client` (an `httpx2.AsyncClient`) is the HTTP client the adapter sends through: the
+    recorder's tap, or the replay's in-memory transport; None is the SDK's own."""
     if config.name == "openai":
-        return _build_openai(config)
+        return _build_openai(config, http_client)
     if config.name == "anthropic":
-        return _build_anthropic(config)
+        return _build_anthropic(config, http_client)
     if config.name == MOCK:
         raise ConfigurationError(
             "the mock provider takes no ProviderConfig: build it with build_mock(MockConfig(...))."
@@ -133,7 +141,9 @@ def build_mock(config: MockConfig = MockConfig(), *, rules: Iterable[Rule] = ())
     )
 
 
-def _build_openai(config: ProviderConfig) -> LLMClient:
+def _build_openai(
+    config: ProviderConfig, http_client: httpx2.AsyncClient | None = None
+) -> LLMClient:
     if not config.configured:
         raise missing_key(config)
     from airuntime.model.providers.openai import OpenAIClient
@@ -148,16 +158,22 @@ def _build_openai(config: ProviderConfig) -> LLMClient:
         base_url=config.base_url,
         timeout_seconds=config.timeout_seconds,
         output_limit_parameter=config.output_limit_parameter,
+        http_client=http_client,
     )
 
 
-def _build_anthropic(config: ProviderConfig) -> LLMClient:
+def _build_anthropic(
+    config: ProviderConfig, http_client: httpx2.AsyncClient | None = None
+) -> LLMClient:
     if not config.configured or config.api_key is None:
         raise missing_key(config)
     from airuntime.model.providers.anthropic import AnthropicClient
 
     return AnthropicClient(
-        api_key=config.api_key, base_url=config.base_url, timeout_seconds=config.timeout_seconds
+        api_key=config.api_key,
+        base_url=config.base_url,
+        timeout_seconds=config.timeout_seconds,
+        http_client=http_client,
     )
 
 

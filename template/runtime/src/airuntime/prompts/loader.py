@@ -234,6 +234,7 @@ def _build(
         messages=messages,
         input_validator=validator,
         tools=None if spec.tools is None else tuple(spec.tools),
+        canary_weight=spec.canary_weight or 0,
     )
 
 

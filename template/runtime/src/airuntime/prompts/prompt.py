@@ -94,6 +94,7 @@ class Prompt:
     input_validator: jsonschema_rs.Validator
     # The tools an agent running this prompt may use (the file's `tools`); None: not listed.
     tools: tuple[str, ...] | None = None
+    canary_weight: int = 0  # percent of traffic while labelled canary
 
     @property
     def ref(self) -> str:

@@ -8,6 +8,7 @@ moves there from the packaged versions; within one source a version or a label a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -26,7 +27,7 @@ from airuntime.prompts.loader import (
 )
 from airuntime.prompts.prompt import Prompt
 from airuntime.prompts.rendered import RenderedPrompt
-from airuntime.prompts.spec import KNOWN_PROVIDERS
+from airuntime.prompts.spec import CANARY, KNOWN_PROVIDERS, PRODUCTION
 
 
 class PromptRegistry:
@@ -114,6 +115,22 @@ class PromptRegistry:
             )
         return self._latest[prompt_id]
 
+    def production(self, prompt_id: str) -> Prompt:
+        """The version that serves by default: the one labelled production, else the latest
+        release."""
+        latest = self.get(prompt_id)  # an unknown id fails here, naming the known ones
+        return self._labels[prompt_id].get(PRODUCTION) or latest
+
+    def choose(self, prompt_id: str, key: str) -> Prompt:
+        """The version a call serves under a weighted rollout: the canary (the version labelled
+        canary) for its `canary_weight` percent of keys, production for the rest. Sticky: the
+        same key (a user id, a request id) always lands on the same side."""
+        production = self.production(prompt_id)
+        canary = self._labels[prompt_id].get(CANARY)
+        if canary is None or canary is production or canary.canary_weight <= 0:
+            return production
+        return canary if rollout_bucket(prompt_id, key) < canary.canary_weight else production
+
     def render(
         self,
         prompt_id: str,
@@ -131,6 +148,12 @@ class PromptRegistry:
             known = ", ".join(self._versions) or "none are loaded"
             raise PromptLookupError(f"unknown prompt {prompt_id!r}: known prompts are {known}")
         return versions
+
+
+def rollout_bucket(prompt_id: str, key: str) -> int:
+    """0-99, fixed for a (prompt, key): a stable hash, the same in every process."""
+    digest = hashlib.sha256(f"{prompt_id}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100
 
 
 def _latest(versions: tuple[Prompt, ...]) -> Prompt:

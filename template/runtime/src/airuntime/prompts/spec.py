@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import semver
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # The providers a prompt may name unless the loader is told the project's own (validation
 # context "providers"): the mock and every adapter the runtime has.
@@ -25,7 +32,9 @@ LABEL_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # What a model API accepts as a function name (OpenAI's and Anthropic's rule).
 TOOL_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 # Labels move between versions without changing what a version does, so they are not hashed.
-UNHASHED_KEYS = frozenset({"labels"})
+UNHASHED_KEYS = frozenset({"labels", "canary_weight"})
+# The labels of a rollout: `production` serves by default, `canary` its weight's share.
+PRODUCTION, CANARY, PREVIOUS = "production", "canary", "previous"
 
 
 class _Strict(BaseModel):
@@ -96,6 +105,8 @@ class PromptFile(_Strict):
     version: str
     description: str = Field(min_length=1, max_length=1000)
     labels: list[str] = Field(default_factory=list)
+    # The share of traffic (percent) this version serves while it is the canary.
+    canary_weight: int | None = Field(default=None, ge=0, le=100)
     model: TargetSpec
     fallbacks: list[TargetSpec] = Field(default_factory=list, max_length=10)
     input: InputSpec
@@ -172,6 +183,15 @@ class PromptFile(_Strict):
             named = ", ".join(repr(name) for name in duplicates)
             raise ValueError(f"{named} is listed more than once: list each tool once")
         return value
+
+    @model_validator(mode="after")
+    def _weight_needs_the_canary_label(self) -> PromptFile:
+        if self.canary_weight is not None and CANARY not in self.labels:
+            raise ValueError(
+                "canary_weight is the traffic share of the canary: add 'canary' to labels, or "
+                "drop canary_weight"
+            )
+        return self
 
 
 def content_hash(document: Mapping[str, Any]) -> str:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from airuntime.errors import ConfigurationError
+from airuntime.model.cassette_mode import CassetteSession
 from airuntime.model.client import LLMClient
 from airuntime.model.factory import MOCK, MockConfig, ProviderConfig, build_mock, build_provider
 from airuntime.model.mock import Rule
@@ -27,7 +28,7 @@ from airuntime.resilience.cache import ResponseCache
 from airuntime.resilience.chain import ResilienceConfig
 from airuntime.resilience.client import ResilientClient
 from airuntime.resilience.limits import Limits
-from airuntime.resilience.pricing import PriceTable, PricingError
+from airuntime.resilience.pricing import PriceSource, PriceTable, PricingError
 from airuntime.types import ModelTarget
 
 
@@ -63,6 +64,8 @@ class StackConfig:
     prices_file: Path | None = None  # None: the packaged price table
     # A price source of your own (a table built in code): used instead of any file.
     prices: PriceTable | None = None
+    # Asked for the models the table has no price for (e.g. genai_prices_source()).
+    price_fallback: PriceSource | None = None
     cache: CacheConfig | None = field(default_factory=CacheConfig)  # None: no cache
     fallbacks: tuple[ModelTarget, ...] = ()
 
@@ -112,6 +115,37 @@ def provider_clients(
     return ProviderClients(clients, default_provider, offline=False, endpoints=endpoints)
 
 
+def cassette_clients(
+    default_provider: str,
+    providers: Sequence[ProviderConfig],
+    cassettes: CassetteSession,
+    *,
+    mock: MockConfig | None = None,
+    mock_rules: Iterable[Rule] = (),
+) -> ProviderClients:
+    """`provider_clients` with cassettes on: every real provider records its traffic
+    (`record`, keys needed) or is served from the recordings (`replay`, no key: every provider
+    the project has is replayed, configured or not)."""
+    if cassettes.mode == "off" or default_provider == MOCK:
+        return provider_clients(default_provider, providers, mock=mock, mock_rules=mock_rules)
+    by_name = {config.name: config for config in providers}
+    if default_provider not in by_name:
+        raise ConfigurationError(
+            f"unknown LLM provider {default_provider!r}: use one of "
+            f"{', '.join([MOCK, *by_name])} (LLM_PROVIDER)."
+        )
+    chosen = [
+        config
+        for config in providers
+        if cassettes.mode == "replay" or config.configured or config.name == default_provider
+    ]
+    clients: dict[str, LLMClient] = {
+        MOCK: build_mock(mock or MockConfig(), rules=mock_rules),
+        **{config.name: cassettes.client(config) for config in chosen},
+    }
+    return ProviderClients(clients, default_provider, offline=False)
+
+
 def build_budget(config: BudgetConfig) -> Budget:
     ledger = DailyLedger(config.ledger_path) if config.per_day is not None else None
     return Budget(
@@ -142,6 +176,8 @@ def build_resilient_client(
     """The resilient client this configuration describes. Bad configuration: a one-line
     ConfigurationError, before anything is called."""
     pricing = config.prices if config.prices is not None else load_prices(config.prices_file)
+    if config.price_fallback is not None:
+        pricing = pricing.with_fallback(config.price_fallback)
     cache = None
     if config.cache is not None:
         cache = ResponseCache(config.cache.path, ttl_seconds=config.cache.ttl_seconds)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -51,11 +51,25 @@ class ModelPrice:
         return (input_tokens * self.input + max_output_tokens * self.output) / PER_MILLION
 
 
-class PriceTable:
-    """Prices by (provider, model), with dated snapshots priced as their base model."""
+# A price source behind the table: (provider, model) -> its price, or None when it has none.
+PriceSource = Callable[[str, str], "ModelPrice | None"]
 
-    def __init__(self, prices: Mapping[tuple[str, str], ModelPrice]) -> None:
+
+class PriceTable:
+    """Prices by (provider, model), with dated snapshots priced as their base model.
+
+    `fallback` is asked for a model the table has no price for (e.g. `genai_prices_source`,
+    a maintained price list): the table's own entries always win, so a local file overrides."""
+
+    def __init__(
+        self,
+        prices: Mapping[tuple[str, str], ModelPrice],
+        *,
+        fallback: PriceSource | None = None,
+    ) -> None:
         self._prices = dict(prices)
+        self._fallback = fallback
+        self._found: dict[tuple[str, str], ModelPrice | None] = {}
 
     def __len__(self) -> int:
         return len(self._prices)
@@ -66,7 +80,16 @@ class PriceTable:
             base = _SNAPSHOT_SUFFIX.sub("", model)
             if base != model:
                 found = self._prices.get((provider, base))
+        if found is None and self._fallback is not None:
+            key = (provider, model)
+            if key not in self._found:  # asked once per model: a lookup is not free
+                self._found[key] = self._fallback(provider, model)
+            found = self._found[key]
         return found
+
+    def with_fallback(self, fallback: PriceSource) -> PriceTable:
+        """This table, asking `fallback` for the models it has no price for."""
+        return PriceTable(self._prices, fallback=fallback)
 
     def cost(self, provider: str, model: str, usage: Usage) -> Decimal | None:
         """The cost of a finished call, or None when the model has no price."""

@@ -83,6 +83,10 @@ demo: sync ## Render a project with the default answers into build/, then its ma
 bench: sync ## Benchmarks against issue 12's targets: copy to green, validate again, test-unit, user lines, fast tier, runtime overhead (reports/)
 	uv run --frozen python benchmarks/bench_template.py $(BENCH_ARGS)
 
+.PHONY: bench-retrieval
+bench-retrieval: sync ## Retrieval: ingest chunks/s, embedded store vs exact numpy at 10k/100k chunks, pgvector HNSW recall@10 and p50 at 100k (reports/, minutes)
+	uv run --frozen python template/runtime/benchmarks/bench_retrieval.py --reports-dir reports $(BENCH_ARGS)
+
 .PHONY: bench-full
 bench-full: sync ## make bench plus the full suite, timed once (minutes)
 	uv run --frozen python benchmarks/bench_template.py --full $(BENCH_ARGS)

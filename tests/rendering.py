@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "llm_providers": ["openai"],
     "include_examples": True,
     "agents": False,
+    "retrieval": False,
     "license": "MIT",
     "ci": "github",
 }
@@ -70,6 +71,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "author_email": "platform+escalations@sub.example.co.uk",
         "python_version": "3.13",
         "llm_providers": ["openai", "anthropic"],
+        "retrieval": True,
         "license": "BSD-3-Clause",
         "ci": "github",
     },
@@ -84,6 +86,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
         "project_name": "Bare Bones",
         "llm_providers": ["openai", "anthropic"],
         "include_examples": False,
+        "retrieval": True,
     },
 }
 
@@ -197,6 +200,15 @@ FEATURE_SAMPLES = (
     "tickets.jsonl",
 )
 TRIAGE_DATA = ("orders.json", "faq.json")
+RETRIEVAL_MODULES = ("answer", "retrieval_cli", "retrieval_commands")
+RETRIEVAL_DOCUMENTS = (
+    "account-security.md",
+    "getting-started.md",
+    "pricing.html",
+    "returns-and-refunds.md",
+    "shipping.txt",
+    "warranty.pdf",
+)
 RUNTIME_DIR = REPO_ROOT / "template" / "runtime"
 
 
@@ -238,6 +250,8 @@ def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
         if answers["llm_providers"]:  # the same case, recorded in the example cassette
             first = "openai" if "openai" in answers["llm_providers"] else "anthropic"
             files.add(f"tests/cassettes/{first}-summarize.json")
+    if answers["retrieval"]:
+        files.add(f"{package}/prompts/library/answer/1.0.0.yaml")
     return files
 
 
@@ -313,6 +327,16 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             *(f"{package}/features/triage_data/{name}" for name in TRIAGE_DATA),
             "tests/functional/test_agent.py",
             "tests/unit/test_triage_tools.py",
+        }
+    if answers["retrieval"]:
+        files |= {
+            *(f"{package}/features/{module}.py" for module in RETRIEVAL_MODULES),
+            *(f"{package}/features/documents/{name}" for name in RETRIEVAL_DOCUMENTS),
+            f"{package}/prompts/library/answer/1.0.0.yaml",
+            "evals/answer.jsonl",
+            "evals/baselines/mock.json",
+            "tests/functional/test_retrieval_cli.py",
+            "tests/unit/test_answer_scorers.py",
         }
     if answers["llm_providers"]:
         files.add("tests/integration/test_llm_providers.py")

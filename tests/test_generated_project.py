@@ -68,6 +68,7 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
 
     help_text = run(["make"], project, env).stdout
     examples = answers.get("include_examples", True)
+    retrieval = answers.get("retrieval", False)
     for target in (
         "init",
         "sync",
@@ -87,6 +88,7 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         "prompts-lock",
         "bench-prompts",
         *(["demo"] if examples else []),
+        *(["bench-retrieval"] if retrieval else []),
         "eval",
         "eval-accept",
         *(["eval-replay", "record"] if answers["llm_providers"] else []),
@@ -111,7 +113,10 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
     else:
         assert "  demo " not in help_text
         evaluation = run(["make", "eval"], project, env)
-        assert "eval: nothing to evaluate yet" in evaluation.stdout
+        if retrieval:  # the answer feature alone, on its shipped dataset and baseline
+            assert "eval gate: passed against evals/baselines/mock.json." in evaluation.stderr
+        else:
+            assert "eval: nothing to evaluate yet" in evaluation.stdout
 
     run(["make", "format"], project, env)
     assert git_status(project, env) == "", "make format changed a freshly generated project"

@@ -33,6 +33,7 @@ QUESTION_VALUES: dict[str, list[Any]] = {
     "python_version": ["3.11", "3.12", "3.13"],
     "llm_providers": [["openai"], ["anthropic"], ["openai", "anthropic"], []],
     "include_examples": [True, False],
+    "retrieval": [True, False],
     "license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "ci": ["github", "none"],
 }
@@ -132,13 +133,14 @@ def test_example_prompts_target_only_the_chosen_providers_and_match_the_lock(
     library = root / "src" / answers["package_name"] / "prompts" / "library"
     locked = tomllib.loads((root / "prompts.lock").read_text())["prompts"]
     expected = {}
-    prompts = EXAMPLE_PROMPTS if answers["include_examples"] else ()
+    prompts = [*(EXAMPLE_PROMPTS if answers["include_examples"] else ())]
+    prompts += ["answer"] if answers["retrieval"] else []
     if answers["include_examples"] and answers["agents"]:
-        prompts = (*prompts, "triage")
+        prompts.append("triage")
     for prompt in prompts:
         document = yaml.safe_load((library / prompt / "1.0.0.yaml").read_text())
         providers = [document["model"]["provider"]]
-        providers += [fallback["provider"] for fallback in document["fallbacks"]]
+        providers += [fallback["provider"] for fallback in document.get("fallbacks", [])]
         assert set(providers) <= {"mock", *answers["llm_providers"]}
         assert ("mock" in providers) is (not answers["llm_providers"])
         assert set(answers["llm_providers"]) <= set(providers)
@@ -206,8 +208,10 @@ def test_answers_shape_the_project(
     assert pyproject["tool"]["mypy"]["python_version"] == answers["python_version"]
     dependencies = pyproject["project"]["dependencies"]
     runtime = [spec for spec in dependencies if spec.startswith("airuntime")]
-    extras = sorted(answers["llm_providers"])
+    extras = sorted(answers["llm_providers"]) + (["retrieval"] if answers["retrieval"] else [])
     assert runtime == [f"airuntime[{','.join(extras)}]" if extras else "airuntime"]
+    optional = pyproject["project"]["optional-dependencies"]
+    assert ("pgvector" in optional) is answers["retrieval"]
     assert pyproject["tool"]["uv"]["sources"]["airuntime"] == {"path": "runtime", "editable": True}
     for provider in ("openai", "anthropic"):
         chosen = provider in answers["llm_providers"]

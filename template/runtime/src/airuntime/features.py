@@ -4,7 +4,7 @@ queue), which the project's wiring builds once per process from its settings."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -85,6 +85,14 @@ class FeatureSystem:
     offline: bool  # every provider is served by the mock (no API key configured)
     review_queue: ReviewQueue | None  # None: nothing is queued (evaluations)
     policy: FeaturePolicy = field(default_factory=FeaturePolicy)
+    # What else closes with the system (a feature's index, opened once per system).
+    _closers: list[Callable[[], Awaitable[None]]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` when the system closes, before the model client (last in, first)."""
+        self._closers.append(closer)
 
     def clean(self, text: str, delimiters: Sequence[str], *, what: str = "text") -> str:
         """Untrusted text through the input guardrails (size, control characters, delimiters)."""
@@ -116,4 +124,6 @@ class FeatureSystem:
         return result
 
     async def aclose(self) -> None:
+        while self._closers:
+            await self._closers.pop()()
         await self.client.aclose()

@@ -202,3 +202,28 @@ class Chunk(_Frozen):
     usage: Usage | None = None
     tool_call_delta: ToolCallDelta | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+
+
+class EmbeddingRequest(_Frozen):
+    """Texts to turn into vectors with one embedding model, in one call.
+
+    `dimensions` asks models that support it (OpenAI's text-embedding-3 family) for shorter
+    vectors; None leaves the model's own size.
+    """
+
+    model: str = Field(min_length=1)
+    texts: tuple[str, ...] = Field(min_length=1)
+    dimensions: PositiveInt | None = None
+    request_id: str = Field(default_factory=new_request_id)
+    metadata: Mapping[str, str] = Field(default_factory=dict)
+
+
+class EmbeddingResponse(_Frozen):
+    """One vector per text of the request, in the request's order."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    model: str
+    provider: str
+    usage: Usage = Field(default_factory=Usage)
+    latency_ms: float = Field(default=0.0, ge=0)
+    request_id: str | None = None

@@ -201,3 +201,20 @@ async def test_aclose_closes_the_client() -> None:
     await feature_system.aclose()
 
     assert closed == [True]
+
+
+async def test_what_registers_to_close_closes_with_the_system_last_first() -> None:
+    closed: list[str] = []
+    built = system(None)
+
+    async def first() -> None:
+        closed.append("first")
+
+    async def second() -> None:
+        closed.append("second")
+
+    built.on_close(first)
+    built.on_close(second)
+    await built.aclose()
+    await built.aclose()  # closers run once
+    assert closed == ["second", "first"]

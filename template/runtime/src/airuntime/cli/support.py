@@ -95,11 +95,12 @@ def exit_code_for(error: BaseException) -> ExitCode | None:
     from airuntime.prompts import PromptInputError, PromptLoadError
     from airuntime.resilience.budget import BudgetExceeded
     from airuntime.resilience.chain import UnknownCostError
+    from airuntime.retrieval.errors import DocumentError, StoreError
     from airuntime.structured import StructuredOutputError
 
-    if isinstance(error, InputRejectedError | PromptInputError | RunNotFoundError):
+    if isinstance(error, InputRejectedError | PromptInputError | RunNotFoundError | DocumentError):
         return ExitCode.BAD_INPUT
-    if isinstance(error, ConfigurationError | UnknownCostError):
+    if isinstance(error, ConfigurationError | UnknownCostError | StoreError):
         return ExitCode.CONFIGURATION_ERROR
     if isinstance(error, PromptLoadError):
         return ExitCode.INVALID_PROMPTS

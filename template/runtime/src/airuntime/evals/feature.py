@@ -14,8 +14,9 @@ from pydantic import BaseModel
 
 from airuntime.features import FeatureOutput, FeatureResult, FeatureSystem
 
-CustomScorer = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
-"""(the scored record: input, output, outcome...; the check's options) -> passed."""
+CustomScorer = Callable[[Mapping[str, Any], Mapping[str, Any]], bool | float]
+"""(the scored record: input, output, outcome...; the check's options) -> passed, or a partial
+credit from 0 to 1 (averaged into the scorer's accuracy)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,10 +90,13 @@ def compute_metrics(results: Sequence[CaseResult], usage: MetricsRegistry) -> di
     total = len(results)
     passed: Counter[str] = Counter()
     counted: Counter[str] = Counter()
+    credit: dict[str, float] = {}
     for result in results:
         for check in result.checks:
             counted[check.scorer] += 1
             passed[check.scorer] += check.passed
+            earned = check.credit if check.credit is not None else float(check.passed)
+            credit[check.scorer] = credit.get(check.scorer, 0.0) + earned
     outcomes = Counter(result.outcome for result in results)
     latencies = [result.latency_s * 1000 for result in results]
     cost = usage.cost.quantize(COST_QUANTUM)
@@ -106,7 +109,7 @@ def compute_metrics(results: Sequence[CaseResult], usage: MetricsRegistry) -> di
         "cases": total,
         "pass_rate": rate(sum(result.passed for result in results)),
         "accuracy": {
-            scorer: round(passed[scorer] / counted[scorer], DIGITS) for scorer in sorted(counted)
+            scorer: round(credit[scorer] / counted[scorer], DIGITS) for scorer in sorted(counted)
         },
         "checks": {scorer: [passed[scorer], counted[scorer]] for scorer in sorted(counted)},
         "latency_ms": {

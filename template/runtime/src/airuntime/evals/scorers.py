@@ -8,7 +8,9 @@ The record a check's `field` points into (a dotted path; list items by index):
 Built in: exact, contains (all/any/none, for injection checks), schema_valid (the feature's
 output JSON Schema), numeric (tolerance or bounds) and custom: a feature's own scorer (the
 project's feature catalog), one registered with `register_scorer`, or `package.module:function`,
-called as `scorer(record, options) -> bool`.
+called as `scorer(record, options) -> bool`. A custom scorer may instead return a number from 0
+to 1, a partial credit (a recall, a reciprocal rank): the check passes when it is above 0, and
+the scorer's accuracy in the report is the mean credit (so a reciprocal rank averages to MRR).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class CheckResult:
     scorer: str  # the check's key: exact, contains, ..., custom:<name>
     passed: bool
     detail: str  # why it failed ("" when it passed)
+    credit: float | None = None  # a custom scorer's partial credit (0 to 1), when it gave one
 
 
 def register_scorer(name: str) -> Callable[[CustomScorer], CustomScorer]:
@@ -160,10 +163,16 @@ def resolve_custom(name: str, feature: EvalFeature) -> CustomScorer:
 def score_custom(check: CustomCheck, record: Record, feature: EvalFeature) -> CheckResult:
     scorer = resolve_custom(check.name, feature)
     try:
-        passed = bool(scorer(record, check.options))
+        verdict = scorer(record, check.options)
     except Exception as error:  # noqa: BLE001 - a scorer's failure fails its check, visibly
         return _result(check, False, f"{check.name} raised {type(error).__name__}: {error}")
-    return _result(check, passed, f"{check.name} failed")
+    if isinstance(verdict, float) and not math.isnan(verdict):
+        credit = min(1.0, max(0.0, verdict))
+        passed = credit > 0
+        return CheckResult(
+            check_key(check), passed, "" if passed else f"{check.name} gave 0", credit
+        )
+    return _result(check, bool(verdict), f"{check.name} failed")
 
 
 def score(check: Check, record: Record, feature: EvalFeature) -> CheckResult:

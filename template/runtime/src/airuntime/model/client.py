@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from airuntime.types import Chunk, LLMRequest, LLMResponse
+from airuntime.types import Chunk, EmbeddingRequest, EmbeddingResponse, LLMRequest, LLMResponse
 
 
 @runtime_checkable
@@ -31,4 +31,18 @@ class LLMClient(Protocol):
 
     async def aclose(self) -> None:
         """Release connections. Safe to call more than once."""
+        ...
+
+
+@runtime_checkable
+class EmbeddingClient(Protocol):
+    """A client that also turns texts into vectors (the OpenAI adapter, the mock, the resilient
+    client). A separate protocol, so a provider without an embeddings API (Anthropic) is still a
+    complete `LLMClient`."""
+
+    @property
+    def provider(self) -> str: ...
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """One vector per text, in order. Raises only `LLMError` subclasses."""
         ...

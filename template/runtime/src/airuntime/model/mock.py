@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airuntime.errors import LLMError
+from airuntime.model.hashing import DEFAULT_DIMENSIONS, hashed_vector
 from airuntime.model.mock_faults import (
     DEFAULT_RETRY_AFTER_SECONDS,
     NO_LATENCY,
@@ -41,6 +42,8 @@ from airuntime.model.mock_faults import (
 from airuntime.model.schema_instance import minimal_instance
 from airuntime.types import (
     Chunk,
+    EmbeddingRequest,
+    EmbeddingResponse,
     FinishReason,
     LLMRequest,
     LLMResponse,
@@ -194,6 +197,51 @@ class MockLLM:
 
     async def aclose(self) -> None:
         """Nothing to release; present for the protocol."""
+
+    # -- embeddings -------------------------------------------------------------------------
+
+    def fail_next_embeddings(self, *failures: Fault | BaseException) -> None:
+        """Make the next `embed` calls fail, one failure each, in order (for fault-path tests
+        that count attempts exactly); later calls answer."""
+        queued: deque[Fault | BaseException] = self.__dict__.setdefault(
+            "_embedding_failures", deque()
+        )
+        queued.extend(failures)
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """Feature-hashing vectors of the texts (deterministic, and close for texts that share
+        words, so offline retrieval finds related text). Queued failures come first, then the
+        chaos faults drawn as for completions; latency is simulated the same way."""
+        self.__dict__.setdefault("_embedding_requests", deque(maxlen=self._recorded.maxlen))
+        self.__dict__["_embedding_requests"].append(request)
+        self._calls += 1
+        delay = self._latency.draw_seconds(self._latency_rng) if self._latency.high_ms else 0.0
+        queued: deque[Fault | BaseException] = self.__dict__.get("_embedding_failures", deque())
+        failure = queued.popleft() if queued else self._chaos.draw() if self._chaos else None
+        if isinstance(failure, Fault) and failure.kind in OUTPUT_FAULTS:
+            failure = None  # malformed or truncated output has no meaning for vectors
+        if isinstance(failure, Fault):
+            if failure.kind == "timeout":
+                delay = max(delay, self._timeout_seconds)
+            failure = fault_error(failure, provider=self._provider, model=request.model)
+        if delay > 0:
+            await self._sleep(delay)
+        if failure is not None:
+            raise failure
+        dimensions = request.dimensions or DEFAULT_DIMENSIONS
+        return EmbeddingResponse(
+            vectors=tuple(tuple(hashed_vector(text, dimensions)) for text in request.texts),
+            model=request.model,
+            provider=self._provider,
+            usage=Usage(input_tokens=sum(estimate_tokens(text) for text in request.texts)),
+            latency_ms=delay * 1000,
+            request_id=request.request_id,
+        )
+
+    @property
+    def embedding_requests(self) -> list[EmbeddingRequest]:
+        """The embedding requests received, oldest first."""
+        return list(self.__dict__.get("_embedding_requests", ()))
 
     def _plan(
         self, request: LLMRequest, *, streaming: bool

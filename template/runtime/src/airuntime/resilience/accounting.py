@@ -13,8 +13,8 @@ from airuntime.observability.events import AttemptRecord, Observer
 from airuntime.resilience.breaker import BreakerBoard, CircuitBreaker
 from airuntime.resilience.budget import ZERO, Budget, Reservation
 from airuntime.resilience.chain import CallState, UnknownCostError
-from airuntime.resilience.pricing import PriceTable, estimate_input_tokens
-from airuntime.types import FinishReason, LLMRequest, ModelTarget, Usage
+from airuntime.resilience.pricing import PriceTable, estimate_input_tokens, utf8_length
+from airuntime.types import EmbeddingRequest, FinishReason, LLMRequest, ModelTarget, Usage
 
 # Failures after which the provider may have done (and billed) the work: charged at the
 # reservation, because the real usage is unknown. Refusals (429, 4xx) and 5xx are not billed.
@@ -35,7 +35,7 @@ class Attempt:
     started: float
     started_ns: int
     tokens: int  # worst-case tokens, for the tokens-per-minute limiter
-    request: LLMRequest
+    request: LLMRequest | None  # None for an embedding call (its texts are not logged)
 
 
 class AttemptBooks:
@@ -89,6 +89,41 @@ class AttemptBooks:
             started_ns=time.time_ns(),
             tokens=input_tokens + request.max_tokens,
             request=request,
+        )
+
+    def open_embedding(
+        self,
+        request: EmbeddingRequest,
+        call: CallState,
+        target: ModelTarget,
+        number: int,
+        served_by: str,
+    ) -> Attempt:
+        """Reserve an embedding call's worst case (every text's bytes as input tokens, no
+        output); raises BudgetExceeded before anything is sent."""
+        input_tokens = sum(utf8_length(text) for text in request.texts)
+        price = self.pricing.price(target.provider, target.model)
+        if price is None:
+            if not self.allow_unknown_cost:
+                raise UnknownCostError(target)
+            call.unknown_cost = True
+            worst = ZERO
+        else:
+            worst = price.worst_case(input_tokens, 0)
+        reservation = self.budget.reserve(worst, call.budget)
+        call.attempts += 1
+        return Attempt(
+            call=call,
+            target=target,
+            fallback_index=0,
+            number=number,
+            served_by=served_by,
+            breaker=self.breakers.get(target),
+            reservation=reservation,
+            started=self.clock(),
+            started_ns=time.time_ns(),
+            tokens=input_tokens,
+            request=None,
         )
 
     def succeed(

@@ -22,8 +22,8 @@ from typing import TypeVar, cast
 
 from tenacity import AsyncRetrying, DoAttempt, DoSleep, RetryCallState, retry_if_exception
 
-from airuntime.errors import LLMError, ProviderTimeoutError
-from airuntime.model.client import LLMClient
+from airuntime.errors import BadRequestError, LLMError, ProviderTimeoutError
+from airuntime.model.client import EmbeddingClient, LLMClient
 from airuntime.observability.events import (
     PROMPT_HASH,
     PROMPT_ID,
@@ -53,9 +53,19 @@ from airuntime.resilience.pricing import PriceTable
 from airuntime.resilience.retry import Deadline, is_retryable, make_stop, make_wait
 from airuntime.resilience.streaming import OpenStream
 from airuntime.resilience.timeouts import run_until
-from airuntime.types import Chunk, LLMRequest, LLMResponse, ModelTarget, model_target
+from airuntime.types import (
+    Chunk,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    LLMRequest,
+    LLMResponse,
+    ModelTarget,
+    model_target,
+)
 
 T = TypeVar("T")
+# What the logs and metrics name an embedding call by (in place of a prompt id@version).
+EMBEDDING_CALL = "embeddings"
 
 
 class ResilientClient:
@@ -258,6 +268,71 @@ class ResilientClient:
             response_text=response.text,
         )
         return response, cost
+
+    # -- embeddings ---------------------------------------------------------------------------
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """Vectors from the default provider, under the same retries, breaker, limits, budget
+        and observability as a completion.
+
+        Only the one target: the fallback chain is for completions, and vectors from another
+        model live in another space, so they could not be searched against the stored ones.
+        """
+        call = CallState(
+            request_id=request.request_id,
+            prompt=EMBEDDING_CALL,
+            prompt_hash=None,
+            started=self._clock(),
+            started_ns=time.time_ns(),
+            deadline=Deadline(self.config.deadline_seconds, self._clock),
+        )
+        target = model_target(self.default_provider, request.model)
+        try:
+            failures: list[TargetFailure] = []
+            if not self._usable(target, 0, call, failures):
+                raise AllTargetsFailedError(failures)
+            response = await self._with_retries(
+                call, partial(self._embed_attempt, request, target, call)
+            )
+        except Exception as error:
+            self.finish_call(call, failure_outcome(error), error)
+            raise
+        call.target, call.fallback_index = target, 0
+        self.finish_call(call, "ok")
+        return response
+
+    async def _embed_attempt(
+        self, request: EmbeddingRequest, target: ModelTarget, call: CallState, number: int
+    ) -> EmbeddingResponse:
+        client = self.clients[target.provider]
+        if not isinstance(client, EmbeddingClient):
+            raise BadRequestError(
+                f"the {client.provider} client has no embeddings API: embed with a provider "
+                "that has one (openai, or the mock offline)",
+                provider=target.provider,
+                model=target.model,
+            )
+        attempt = self.books.open_embedding(request, call, target, number, client.provider)
+        try:
+            async with self.limits.slot(attempt.tokens):
+                timeout = attempt_timeout(self.config.attempt_timeout_seconds, call)
+                when = asyncio.get_running_loop().time() + timeout
+                try:
+                    response = await run_until(client.embed(request), when)
+                except TimeoutError:
+                    raise ProviderTimeoutError(
+                        f"no embeddings within {timeout:.3g}s",
+                        provider=target.provider,
+                        model=target.model,
+                    ) from None
+        except LLMError as error:
+            self.books.fail(attempt, error)
+            raise
+        except BaseException:
+            self.books.abandon(attempt)
+            raise
+        self.books.succeed(attempt, response.usage, response_model=response.model)
+        return response
 
     # -- streams ------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from openai.types.chat import (
 from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 from openai.types.chat.completion_create_params import ResponseFormat
 from openai.types.completion_usage import CompletionUsage
+from openai.types.create_embedding_response import CreateEmbeddingResponse
 
 from airuntime.errors import (
     AuthenticationError,
@@ -65,6 +66,8 @@ from airuntime.model.providers.http_errors import (
 )
 from airuntime.types import (
     Chunk,
+    EmbeddingRequest,
+    EmbeddingResponse,
     FinishReason,
     LLMRequest,
     LLMResponse,
@@ -188,6 +191,20 @@ class OpenAIClient:
             usage=usage or Usage(),
             tool_calls=calls.calls(request.model),
         )
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """The Embeddings API: one vector per text, in the request's order (the API numbers its
+        items by `index`; they are put back in that order rather than trusted to arrive so)."""
+        started = time.perf_counter()
+        with _translated_errors(request.model):
+            created = await self._client.embeddings.create(
+                model=request.model,
+                input=list(request.texts),
+                encoding_format="float",
+                dimensions=openai.omit if request.dimensions is None else request.dimensions,
+                extra_headers={"X-Client-Request-Id": request.request_id},
+            )
+        return _to_embeddings(created, request, (time.perf_counter() - started) * 1000)
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -464,6 +481,31 @@ def _finish_reason(reason: str | None, model: str) -> FinishReason:
             "the output was stopped by the content filter", provider=PROVIDER, model=model
         )
     return _FINISH_REASONS.get(reason or "", "other")
+
+
+def _to_embeddings(
+    created: CreateEmbeddingResponse, request: EmbeddingRequest, latency_ms: float
+) -> EmbeddingResponse:
+    model = request.model
+    with readable_response(PROVIDER, model):
+        items = sorted(created.data, key=lambda item: item.index)
+        if [item.index for item in items] != list(range(len(request.texts))):
+            raise ServerError(
+                f"the response has {len(items)} embeddings for {len(request.texts)} texts",
+                provider=PROVIDER,
+                model=model,
+            )
+        vectors = tuple(tuple(float(value) for value in item.embedding) for item in items)
+        # Typed as always there; compatible servers (Ollama's older versions) leave it out.
+        usage = cast("Any", created).usage
+        return EmbeddingResponse(
+            vectors=vectors,
+            model=created.model or model,
+            provider=PROVIDER,
+            usage=Usage(input_tokens=usage.prompt_tokens) if usage is not None else Usage(),
+            latency_ms=latency_ms,
+            request_id=request.request_id,
+        )
 
 
 def _usage(usage: CompletionUsage) -> Usage:

@@ -247,6 +247,7 @@ def jinja_by_design(answers: Mapping[str, Any]) -> set[str]:
         files |= {
             *(f"{package}/prompts/library/{prompt}/1.0.0.yaml" for prompt in EXAMPLE_PROMPTS),
             "tests/unit/prompts/test_library.py",
+            *([f"{package}/prompts/library/triage/1.0.0.yaml"] if answers.get("agents") else []),
             "tests/functional/test_eval_cli.py",
             "tests/functional/test_features.py",
             "evals/summarize.jsonl",  # a template-injection case
@@ -327,6 +328,7 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
         files |= {
             f"{package}/features/triage.py",
             f"{package}/features/agent_cli.py",
+            f"{package}/prompts/library/triage/1.0.0.yaml",
             *(f"{package}/features/triage_data/{name}" for name in TRIAGE_DATA),
             "tests/functional/test_agent.py",
             "tests/unit/test_triage_tools.py",

@@ -136,6 +136,8 @@ def test_example_prompts_target_only_the_chosen_providers_and_match_the_lock(
     expected = {}
     prompts = [*(EXAMPLE_PROMPTS if answers["include_examples"] else ())]
     prompts += ["answer"] if answers["retrieval"] else []
+    if answers["include_examples"] and answers["agents"]:
+        prompts.append("triage")
     for prompt in prompts:
         document = yaml.safe_load((library / prompt / "1.0.0.yaml").read_text())
         providers = [document["model"]["provider"]]

@@ -28,10 +28,13 @@ from airuntime.agents.loop import Agent, AgentConfig
 from airuntime.agents.run import AgentLimits, AgentRun
 from airuntime.agents.store import RunStore, ToolResults
 from airuntime.agents.tools import ToolContext, ToolError, tool
+from airuntime.cli.agents import render_trace
 from airuntime.model.mock import CallTool, MockLLM, Step, estimate_tokens
 from airuntime.model.mock_faults import Fault
 from airuntime.observability.otel import GenAIInstruments
 from airuntime.observability.telemetry import Telemetry
+from airuntime.prompts import Prompt, PromptInputError, PromptRegistry
+from airuntime.prompts.loader import PromptSource
 from airuntime.resilience.budget import Budget
 from airuntime.resilience.chain import ResilienceConfig
 from airuntime.resilience.retry import RetryPolicy
@@ -118,7 +121,11 @@ class Harness:
         return ReviewQueue(self.tmp_path / "review.jsonl")
 
     def agent(
-        self, script: Sequence[Step], targets: tuple[ModelTarget, ...] = (), **limits: Any
+        self,
+        script: Sequence[Step],
+        targets: tuple[ModelTarget, ...] = (),
+        prompt: Prompt | None = None,
+        **limits: Any,
     ) -> Agent:
         mock = MockLLM(script)
         self.mocks.append(mock)
@@ -134,17 +141,21 @@ class Harness:
             config=ResilienceConfig(retry=RetryPolicy(max_attempts=3, base_delay=0.1)),
             observer=Telemetry(instruments=GenAIInstruments(tracer_provider=provider)),
         )
+        run_limits = AgentLimits(**{"budget_usd": Decimal("0.01"), **limits})
+        config = AgentConfig(
+            name="triage",
+            model=MODEL,
+            instructions=INSTRUCTIONS,
+            max_tokens=200,
+            targets=targets,
+            limits=run_limits,
+        )
+        if prompt is not None:
+            config = AgentConfig.from_prompt("triage", prompt, limits=run_limits)
         return Agent(
             client,
             desk_tools(self.desk, self.clock),
-            AgentConfig(
-                name="triage",
-                model=MODEL,
-                instructions=INSTRUCTIONS,
-                max_tokens=200,
-                targets=targets,
-                limits=AgentLimits(**{"budget_usd": Decimal("0.01"), **limits}),
-            ),
+            config,
             store=RunStore(self.tmp_path / "runs"),
             review_queue=self.queue,
             tool_results=ToolResults(self.tmp_path / "runs" / "tool-results.sqlite3"),
@@ -536,3 +547,124 @@ async def test_the_configured_targets_answer_each_step(harness: Harness) -> None
 
     assert [step.target for step in run.steps] == ["mock/bigger-model", "mock/bigger-model"]
     assert [request.model for request in harness.mock.requests] == ["bigger-model"] * 2
+
+
+TRIAGE_PROMPT = f"""\
+id: triage
+version: "1.2.0"
+description: Triage a support request with the order tools only.
+model:
+  provider: mock
+  name: {MODEL}
+  params: {{max_tokens: 300, temperature: 0.1}}
+input:
+  fields:
+    request: string
+    shop: 'string = "Example Shop"'
+tools: [lookup_order, refund]
+messages:
+  - role: system
+    template: "You triage support requests for {{{{ shop }}}}. Use the tools."
+  - role: user
+    template: "<request>{{{{ request }}}}</request>"
+"""
+
+
+def triage_prompt(tmp_path: Path, text: str = TRIAGE_PROMPT) -> Prompt:
+    (tmp_path / "library" / "triage").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "library" / "triage" / "1.2.0.yaml").write_text(text, "utf-8")
+    return PromptRegistry.load([PromptSource.directory(tmp_path / "library")]).get("triage")
+
+
+async def test_a_tool_off_the_prompts_list_is_never_offered_and_refused_when_called(
+    harness: Harness,
+) -> None:
+    prompt = triage_prompt(harness.tmp_path)
+    script: list[Step] = [
+        CallTool("open_ticket", {"summary": "late", "priority": "high"}),
+        LOOKUP,
+        ANSWER,
+    ]
+    agent = harness.agent(script, prompt=prompt)
+
+    run = await agent.run({"request": "Where is A1001?"}, run_id="run-prompt")
+
+    assert (run.stop_reason, run.answer) == ("completed", ANSWER)
+    assert (run.prompt_version, run.prompt_hash) == ("triage@1.2.0", prompt.content_hash)
+    assert run.allowed_tools == ["lookup_order", "refund"]
+    # No step offers open_ticket: the agent has it, the prompt does not list it.
+    assert [[spec.name for spec in request.tools] for request in harness.mock.requests] == [
+        ["lookup_order", "refund"]
+    ] * 3
+    assert calls_of(run) == [
+        (1, "open_ticket", {"summary": "late", "priority": "high"}, "refused"),
+        (2, "lookup_order", {"order_id": "A1001"}, "ok"),
+    ]
+    refused = run.steps[0].tool_calls[0]
+    assert refused.result == "no tool 'open_ticket' here; the tools are: lookup_order, refund"
+    assert (run.tool_errors, harness.desk.tickets, harness.desk.lookups) == (1, [], ["A1001"])
+    # The model read the refusal as a tool error.
+    second = harness.mock.requests[1]
+    assert [(m.role, m.is_error) for m in second.messages[-1:]] == [("tool", True)]
+    # Instructions and message come from the prompt; every request names its version.
+    first = harness.mock.requests[0]
+    assert [(m.role, m.content) for m in first.messages] == [
+        ("system", "You triage support requests for Example Shop. Use the tools."),
+        ("user", "<request>Where is A1001?</request>"),
+    ]
+    assert (first.max_tokens, first.temperature) == (300, 0.1)
+    assert {key: first.metadata[key] for key in ("prompt.version", "prompt.hash")} == {
+        "prompt.version": "triage@1.2.0",
+        "prompt.hash": prompt.content_hash,
+    }
+    assert render_trace(run).splitlines()[1] == (
+        f"instructions: prompt triage@1.2.0 ({prompt.content_hash})"
+    )
+    (span,) = [s for s in harness.spans.get_finished_spans() if s.name == "invoke_agent triage"]
+    assert span.attributes is not None
+    assert span.attributes["prompt.version"] == "triage@1.2.0"
+
+
+async def test_the_run_allowlist_narrows_the_prompts_list_and_cannot_widen_it(
+    harness: Harness,
+) -> None:
+    prompt = triage_prompt(harness.tmp_path)
+    agent = harness.agent([CallTool("refund", {"order_id": "A1001"}), ANSWER], prompt=prompt)
+
+    run = await agent.run({"request": "Refund A1001"}, allowed_tools=["lookup_order"])
+
+    assert [spec.name for spec in harness.mock.requests[0].tools] == ["lookup_order"]
+    assert calls_of(run) == [(1, "refund", {"order_id": "A1001"}, "refused")]
+    assert run.steps[0].tool_calls[0].result == (
+        "no tool 'refund' here; the tools are: lookup_order"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"tool open_ticket is not in the tools of prompt triage@1\.2\.0 "
+        r"\(lookup_order, refund\)",
+    ):
+        await agent.run({"request": "Hi"}, allowed_tools=["lookup_order", "open_ticket"])
+    with pytest.raises(PromptInputError, match="input 'request' is required"):
+        await agent.run({})
+
+
+async def test_a_prompt_listing_a_tool_the_agent_lacks_is_refused(harness: Harness) -> None:
+    prompt = triage_prompt(
+        harness.tmp_path, TRIAGE_PROMPT.replace("[lookup_order, refund]", "[lookup_order, fly]")
+    )
+    with pytest.raises(ValueError, match=r"prompt triage@1\.2\.0 lists fly, which this agent"):
+        harness.agent([ANSWER], prompt=prompt)
+    plain = harness.agent([ANSWER])
+    with pytest.raises(TypeError, match="inputs need an agent made from a prompt"):
+        await plain.run({"request": "Hi"})
+    # Instructions are rendered once, before any run: they cannot need a run's input.
+    needs_input = triage_prompt(
+        harness.tmp_path,
+        TRIAGE_PROMPT.replace("support requests for {{ shop }}", "{{ request }}"),
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^triage@1\.2\.0 \(library/triage/1\.2\.0\.yaml\): an agent's system messages "
+        r"may use only inputs with defaults: 'request' is undefined$",
+    ):
+        AgentConfig.from_prompt("triage", needs_input)

@@ -16,11 +16,12 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
@@ -37,8 +38,10 @@ from airuntime.agents.tools import (
     validation_problems,
 )
 from airuntime.errors import LLMError
-from airuntime.observability.events import PROMPT_ID, CallOutcome
+from airuntime.observability.events import PROMPT_HASH, PROMPT_ID, PROMPT_VERSION, CallOutcome
 from airuntime.observability.logs import EventLog
+from airuntime.prompts import Prompt
+from airuntime.prompts.prompt import MessageTemplate
 from airuntime.redaction import redact
 from airuntime.resilience.budget import BudgetExceeded
 from airuntime.resilience.chain import AllTargetsFailedError, CallState
@@ -52,6 +55,7 @@ LOGGER_NAME = "airuntime.agents"
 STEP_EVENT = "agent.step"
 RUN_EVENT = "agent.run"
 _logger = logging.getLogger(LOGGER_NAME)
+DEFAULT_MAX_TOKENS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +63,64 @@ class AgentConfig:
     """Who the agent is: its name (logs, spans, review items), its model and instructions.
 
     `targets` is the chain each step runs through (the primary, then fallbacks); empty: the
-    client's default chain for `model`.
+    client's default chain for `model`. `prompt` is the prompt version the instructions come
+    from (see `from_prompt`): its `tools` list is the most the agent offers, and its version
+    goes in every run's trace.
     """
 
     name: str
     model: str
     instructions: str
     limits: AgentLimits = field(default_factory=AgentLimits)
-    max_tokens: int = 1024
+    max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float | None = None
     targets: tuple[ModelTarget, ...] = ()
+    prompt: Prompt | None = None
+
+    @classmethod
+    def from_prompt(
+        cls,
+        name: str,
+        prompt: Prompt,
+        *,
+        limits: AgentLimits | None = None,
+        extra_targets: Sequence[ModelTarget] = (),
+    ) -> AgentConfig:
+        """The agent a prompt version describes: its system messages (rendered with the
+        inputs' defaults) are the instructions, its model then its fallbacks (then
+        `extra_targets`) the chain, its primary's parameters each step's, and its `tools` the
+        tools it may offer. Its user messages render each run's message (`Agent.run` given the
+        prompt's inputs)."""
+        chain = [prompt.target.model_target, *(item.model_target for item in prompt.fallbacks)]
+        chain += [target for target in extra_targets if target not in chain]
+        params = prompt.target.params
+        defaults = dict(prompt.input_defaults)
+        instructions = "\n\n".join(
+            _render_system(prompt, message, defaults)
+            for message in prompt.messages
+            if message.role == "system"
+        )
+        return cls(
+            name=name,
+            model=prompt.target.model,
+            instructions=instructions,
+            limits=limits or AgentLimits(),
+            max_tokens=params.max_tokens or DEFAULT_MAX_TOKENS,
+            temperature=params.temperature,
+            targets=tuple(chain),
+            prompt=prompt,
+        )
+
+
+def _render_system(prompt: Prompt, message: MessageTemplate, values: dict[str, Any]) -> str:
+    try:
+        text: str = message.render(values)
+    except Exception as error:  # noqa: BLE001 - any template failure is the file's fault
+        raise ValueError(
+            f"{prompt.ref} ({prompt.file}): an agent's system messages may use only inputs "
+            f"with defaults: {error}"
+        ) from None
+    return text.strip()
 
 
 class _Hold(Exception):  # noqa: N818 - control flow, never escapes the loop
@@ -104,6 +156,17 @@ class Agent:
         self.client = client
         self.tools = tools_by_name(tuple(tools))
         self.config = config
+        # What the agent may offer: the prompt's list when it has one, else every tool.
+        self.offered: tuple[str, ...] = tuple(self.tools)
+        if config.prompt is not None:
+            listed = config.prompt.tools or ()
+            missing = [name for name in listed if name not in self.tools]
+            if missing:
+                raise ValueError(
+                    f"prompt {config.prompt.ref} lists {', '.join(missing)}, which this agent "
+                    f"does not have (it has {', '.join(self.tools) or 'no tools'})"
+                )
+            self.offered = tuple(listed)
         self.store = store
         self.review_queue = review_queue
         self.tool_results = tool_results or ToolResults(store.directory / "tool-results.sqlite3")
@@ -124,32 +187,60 @@ class Agent:
 
     async def run(
         self,
-        prompt: str,
+        prompt: str | Mapping[str, Any],
         *,
         allowed_tools: Collection[str] | None = None,
         run_id: str | None = None,
     ) -> AgentRun:
-        """Run `prompt` with the tools of `allowed_tools` (all of them by default)."""
-        allowed = list(self.tools) if allowed_tools is None else list(allowed_tools)
+        """Run `prompt` with the tools of `allowed_tools`, within what the agent's prompt lists
+        (all of those by default).
+
+        `prompt` is the user's message, or, for an agent made `from_prompt`, the inputs its
+        prompt's user messages render (checked against the prompt's input schema)."""
+        allowed = self._allowed(allowed_tools)
+        if run_id is not None and self.store.exists(run_id):
+            raise ValueError(f"run {run_id} exists already: resume it, or give a new id")
+        source = self.config.prompt
+        message = prompt if isinstance(prompt, str) else self._user_message(prompt)
+        run = AgentRun(
+            run_id=run_id or new_request_id(),
+            agent=self.config.name,
+            model=self.config.model,
+            prompt=message,
+            allowed_tools=allowed,
+            prompt_version=source.ref if source is not None else None,
+            prompt_hash=source.content_hash if source is not None else None,
+            messages=[
+                Message(role="system", content=self.config.instructions),
+                Message(role="user", content=message),
+            ],
+        )
+        return await self._drive(run)
+
+    def _allowed(self, allowed_tools: Collection[str] | None) -> list[str]:
+        """The run's tools: the per-run list, each of which the prompt must list too."""
+        if allowed_tools is None:
+            return list(self.offered)
+        allowed = list(allowed_tools)
         unknown = sorted(set(allowed) - set(self.tools))
         if unknown:
             raise ValueError(
                 f"no tool named {', '.join(unknown)}: this agent has {', '.join(self.tools)}"
             )
-        if run_id is not None and self.store.exists(run_id):
-            raise ValueError(f"run {run_id} exists already: resume it, or give a new id")
-        run = AgentRun(
-            run_id=run_id or new_request_id(),
-            agent=self.config.name,
-            model=self.config.model,
-            prompt=prompt,
-            allowed_tools=allowed,
-            messages=[
-                Message(role="system", content=self.config.instructions),
-                Message(role="user", content=prompt),
-            ],
-        )
-        return await self._drive(run)
+        unlisted = sorted(set(allowed) - set(self.offered))
+        if unlisted and self.config.prompt is not None:
+            raise ValueError(
+                f"tool {', '.join(unlisted)} is not in the tools of prompt "
+                f"{self.config.prompt.ref} ({', '.join(self.offered) or 'none'})"
+            )
+        return allowed
+
+    def _user_message(self, inputs: Mapping[str, Any]) -> str:
+        source = self.config.prompt
+        if source is None:
+            raise TypeError("inputs need an agent made from a prompt: pass the message as text")
+        rendered = source.render(inputs)
+        return "\n\n".join(m.content for m in rendered.messages if m.role == "user")
 
     async def resume(self, run_id: str) -> AgentRun:
         """Go on with a run that waits for an approval, once a person decided; a run still
@@ -254,7 +345,11 @@ class Agent:
         return step
 
     def _request(self, run: AgentRun, number: int) -> LLMRequest:
-        allowed = [self.tools[name] for name in run.allowed_tools if name in self.tools]
+        allowed = [self.tools[name] for name in run.allowed_tools if name in self.offered]
+        metadata = {PROMPT_ID: f"agent:{self.config.name}"}
+        if run.prompt_version is not None:
+            metadata[PROMPT_VERSION] = run.prompt_version
+            metadata[PROMPT_HASH] = run.prompt_hash or ""
         return LLMRequest(
             model=self.config.model,
             messages=tuple(run.messages),
@@ -262,7 +357,7 @@ class Agent:
             temperature=self.config.temperature,
             tools=tuple(item.spec() for item in allowed),
             request_id=f"{run.run_id}-{number}",
-            metadata={PROMPT_ID: f"agent:{self.config.name}"},
+            metadata=metadata,
         )
 
     # -- tool calls -------------------------------------------------------------------------
@@ -328,8 +423,9 @@ class Agent:
         approved: bool,
     ) -> ToolOutcome:
         tool = self.tools.get(tool_call.name)
-        if tool is None or tool.name not in run.allowed_tools:
-            offered = ", ".join(run.allowed_tools) or "none"
+        permitted = tool is not None and tool.name in self.offered
+        if tool is None or not permitted or tool.name not in run.allowed_tools:
+            offered = ", ".join(t for t in run.allowed_tools if t in self.offered) or "none"
             return self._refused(
                 tool_call, "refused", f"no tool {tool_call.name!r} here; the tools are: {offered}"
             )
@@ -474,6 +570,7 @@ class Agent:
                 "gen_ai.agent.name": self.config.name,
                 "gen_ai.conversation.id": run.run_id,
                 "gen_ai.request.model": self.config.model,
+                **({PROMPT_VERSION: run.prompt_version} if run.prompt_version else {}),
             },
         )
 

@@ -107,6 +107,9 @@ class AgentRun(_Record):
     model: str
     prompt: str
     allowed_tools: list[str]
+    # The prompt version the instructions came from (`id@version`) and its content hash.
+    prompt_version: str | None = None
+    prompt_hash: str | None = None
     status: RunStatus = "running"
     stop_reason: StopReason | None = None
     answer: str | None = None

@@ -77,6 +77,11 @@ def render_trace(run: AgentRun) -> str:
     """The run as `trace show` prints it, redacted."""
     lines = [
         f"run {run.run_id}  agent {run.agent}  model {run.model}  status {run.status}",
+        *(
+            [f"instructions: prompt {run.prompt_version} ({run.prompt_hash})"]
+            if run.prompt_version
+            else []
+        ),
         f"prompt: {_shown(run.prompt)}",
         f"tools allowed: {', '.join(run.allowed_tools) or 'none'}",
     ]

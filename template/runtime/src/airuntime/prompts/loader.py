@@ -233,6 +233,7 @@ def _build(
         metadata=MappingProxyType(dict(spec.metadata)),
         messages=messages,
         input_validator=validator,
+        tools=None if spec.tools is None else tuple(spec.tools),
         canary_weight=spec.canary_weight or 0,
     )
 

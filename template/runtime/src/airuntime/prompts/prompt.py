@@ -92,6 +92,8 @@ class Prompt:
     metadata: Mapping[str, str | int | float | bool]
     messages: tuple[MessageTemplate, ...]
     input_validator: jsonschema_rs.Validator
+    # The tools an agent running this prompt may use (the file's `tools`); None: not listed.
+    tools: tuple[str, ...] | None = None
     canary_weight: int = 0  # percent of traffic while labelled canary
 
     @property

@@ -29,6 +29,8 @@ KNOWN_PROVIDERS: frozenset[str] = frozenset({"mock", "openai", "anthropic"})
 PROVIDERS_CONTEXT = "providers"
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 LABEL_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# What a model API accepts as a function name (OpenAI's and Anthropic's rule).
+TOOL_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 # Labels move between versions without changing what a version does, so they are not hashed.
 UNHASHED_KEYS = frozenset({"labels", "canary_weight"})
 # The labels of a rollout: `production` serves by default, `canary` its weight's share.
@@ -110,6 +112,9 @@ class PromptFile(_Strict):
     input: InputSpec
     output: OutputSpec = Field(default_factory=OutputSpec)
     metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # The tools an agent running this prompt may offer and run; absent: the prompt is not for
+    # an agent, and an agent given it offers none.
+    tools: list[str] | None = Field(default=None, max_length=128)
     messages: list[MessageSpec] = Field(min_length=1)
 
     @field_validator("id")
@@ -162,6 +167,21 @@ class PromptFile(_Strict):
         if duplicates:
             named = ", ".join(repr(label) for label in duplicates)
             raise ValueError(f"{named} is listed more than once: list each label once")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _valid_tools(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or ():
+            if not TOOL_NAME_PATTERN.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a tool name: use letters, digits, '-' and '_' "
+                    "(at most 64 characters)"
+                )
+        duplicates = sorted({name for name in value or () if value and value.count(name) > 1})
+        if duplicates:
+            named = ", ".join(repr(name) for name in duplicates)
+            raise ValueError(f"{named} is listed more than once: list each tool once")
         return value
 
     @model_validator(mode="after")

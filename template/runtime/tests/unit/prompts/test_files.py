@@ -48,6 +48,24 @@ def test_a_valid_file_parses_into_a_prompt(
     assert prompt.output.type == "text"
 
 
+def test_tools_list_what_an_agent_running_the_prompt_may_use(
+    write_prompt: WritePrompt, prompts_root: Path, make_prompt: MakePrompt
+) -> None:
+    listed = make_prompt("agent")
+    listed["tools"] = ["lookup_order", "search-faq"]
+    empty = make_prompt("bare")
+    empty["tools"] = []
+    write_prompt(listed)
+    write_prompt(empty)
+    write_prompt(make_prompt())
+
+    registry = load(prompts_root)
+
+    assert registry.get("agent").tools == ("lookup_order", "search-faq")
+    assert registry.get("bare").tools == ()  # an agent that may use no tool
+    assert registry.get("greet").tools is None  # not said: not an agent's prompt
+
+
 def test_compact_fields_expand_to_json_schema(
     write_prompt: WritePrompt, prompts_root: Path, make_prompt: MakePrompt
 ) -> None:
@@ -470,6 +488,22 @@ MALFORMED: list[tuple[str, Mutation, str, str | None, str]] = [
         "1.0.0.yaml",
         "messages",
         "role user",
+    ),
+    ("tools not a list", _set("tools", "lookup_order"), "1.0.0.yaml", "tools", "valid list"),
+    ("tool not a string", _set("tools", ["lookup_order", 3]), "1.0.0.yaml", "tools[1]", "string"),
+    (
+        "tool name with a space",
+        _set("tools", ["look up"]),
+        "1.0.0.yaml",
+        "tools",
+        "'look up' is not a tool name",
+    ),
+    (
+        "tool listed twice",
+        _set("tools", ["lookup_order", "search_faq", "lookup_order"]),
+        "1.0.0.yaml",
+        "tools",
+        "'lookup_order' is listed more than once",
     ),
     (
         "nested metadata",

@@ -72,6 +72,8 @@ def test_any_other_change_of_content_changes_it(
         ("fallbacks", []),
         ("metadata", {"owner": "someone else"}),
         ("output", {"format": "json"}),
+        ("tools", ["lookup_order"]),
+        ("tools", []),
     ]
     hashes = set()
     for key, value in changes:

@@ -222,7 +222,12 @@ if TYPE_CHECKING:
     from airuntime.service.errors import ErrorPolicy, ServiceError
     from airuntime.service.mapping import service_error_for
     from airuntime.service.readiness import Check, prompts_lock_check
-    from airuntime.service.routes import AskBody, FeatureResponse, add_feature_route
+    from airuntime.service.routes import (
+        ERROR_RESPONSES,
+        AskBody,
+        FeatureResponse,
+        add_feature_route,
+    )
     from airuntime.service.server import ServerOptions, serve
     from airuntime.service.service import Service, ServiceConfig, check_exposure
     from airuntime.structured import (
@@ -466,6 +471,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "prompts_lock_check",
     ),
     "service.routes": (
+        "ERROR_RESPONSES",
         "AskBody",
         "FeatureResponse",
         "add_feature_route",
@@ -529,6 +535,7 @@ _OWNER = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test compares them)
     "CASSETTE_MODES",
     "DEFAULT_MODELS",
+    "ERROR_RESPONSES",
     "KNOWN_PROVIDERS",
     "MASKABLE_ERRORS",
     "NOT_FOUND_ANSWER",

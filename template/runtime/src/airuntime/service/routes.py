@@ -38,7 +38,7 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in (
         (400, "Unreadable body (not UTF-8 JSON)"),
@@ -110,7 +110,7 @@ def ask_request(service: Service, body: AskBody, default_model: str) -> LLMReque
 def ask_router(service: Service, *, default_model: str) -> APIRouter:
     router = APIRouter(tags=["ask"])
 
-    @router.post("/v1/ask", response_model=AskAnswer, responses=ERRORS)
+    @router.post("/v1/ask", response_model=AskAnswer, responses=ERROR_RESPONSES)
     async def ask(body: AskBody, request: Request) -> Response:
         """A prompt through the resilient client (retries, fallbacks, budgets)."""
 
@@ -122,7 +122,7 @@ def ask_router(service: Service, *, default_model: str) -> APIRouter:
     @router.post(
         "/v1/ask/stream",
         responses={
-            **ERRORS,
+            **ERROR_RESPONSES,
             200: {"content": {MEDIA_TYPE: {}}, "description": "Server-Sent Events"},
         },
     )
@@ -287,7 +287,7 @@ def add_feature_route(
         endpoint,
         methods=["POST"],
         response_model=FeatureResponse[output_model],  # type: ignore[valid-type]
-        responses=ERRORS,
+        responses=ERROR_RESPONSES,
         summary=summary,
     )
 

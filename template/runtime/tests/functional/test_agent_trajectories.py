@@ -125,6 +125,7 @@ class Harness:
         script: Sequence[Step],
         targets: tuple[ModelTarget, ...] = (),
         prompt: Prompt | None = None,
+        per_call: Decimal = Decimal(1),
         **limits: Any,
     ) -> Agent:
         mock = MockLLM(script)
@@ -137,7 +138,7 @@ class Harness:
             pricing=flat_prices(
                 [ModelTarget(provider="mock", model=MODEL), *targets], output_usd="2"
             ),
-            budget=Budget(per_call=Decimal(1)),
+            budget=Budget(per_call=per_call),
             config=ResilienceConfig(retry=RetryPolicy(max_attempts=3, base_delay=0.1)),
             observer=Telemetry(instruments=GenAIInstruments(tracer_provider=provider)),
         )
@@ -326,6 +327,27 @@ async def test_the_budget_runs_out_mid_run_before_the_call_is_sent(harness: Harn
     assert run.cost == run.steps[0].cost == cost_of(first, written)
     assert run.cost < Decimal("0.004")
     assert (len(run.steps), run.attempts) == (1, 1)
+
+
+async def test_the_per_call_ceiling_bounds_each_step_and_the_run_budget_the_whole_run(
+    harness: Harness,
+) -> None:
+    # The history makes steps 2 and 3 cost about $0.002 each, and step 3's worst case (its
+    # prompt and 200 output tokens) about $0.0103. A per-call ceiling of $0.0105 fits every
+    # step alone but not step 3's worst case on top of what steps 1 and 2 spent: it must bound
+    # each model call of the run, while the run's budget bounds their sum.
+    history = CallTool("long_history", {"customer": "ada@example.org"})
+    lookup = CallTool("lookup_order", {"order_id": "A1001"})
+    agent = harness.agent(
+        [history, lookup, ANSWER], per_call=Decimal("0.0105"), budget_usd=Decimal("0.1")
+    )
+
+    run = await agent.run("Where is A1001, given ada@example.org's history?")
+
+    assert (run.status, run.stop_reason, run.answer) == ("finished", "completed", ANSWER)
+    assert (len(run.steps), run.attempts) == (3, 3)
+    assert [step.cost > Decimal("0.002") for step in run.steps] == [False, True, True]
+    assert run.cost == sum(step.cost for step in run.steps)
 
 
 async def test_a_tool_timeout_is_returned_to_the_model(harness: Harness) -> None:

@@ -309,6 +309,7 @@ class Agent:
         request = self._request(run, number)
         attempts, cost = call.attempts, call.cost
         tokens = (call.input_tokens, call.output_tokens)
+        call.budget.per_call_from = call.budget.spent  # the per-call ceiling bounds each step
         try:
             result = await self.client.run(
                 request,

@@ -551,6 +551,35 @@ async def test_a_model_that_fails_stops_the_run_with_its_error(harness: Harness)
     assert run.cost == 0
 
 
+async def test_a_bug_mid_run_is_raised_after_the_run_is_saved_as_it_stood(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = harness.agent([LOOKUP, ANSWER])
+    model_run = agent.client.run
+    asked: list[int] = []
+
+    async def buggy_second_step(request: LLMRequest, **options: Any) -> Any:
+        asked.append(1)
+        if len(asked) == 2:
+            raise RuntimeError("a bug in the model layer")
+        return await model_run(request, **options)
+
+    monkeypatch.setattr(agent.client, "run", buggy_second_step)
+
+    with pytest.raises(RuntimeError, match="a bug in the model layer"):
+        await agent.run("Where is my order A1001?", run_id="run-bug")
+
+    saved = agent.store.load("run-bug")
+    assert (saved.status, saved.stop_reason) == ("finished", "internal_error")
+    assert saved.error == "RuntimeError: a bug in the model layer"
+    assert calls_of(saved) == [(1, "lookup_order", {"order_id": "A1001"}, "ok")]
+    assert harness.desk.lookups == ["A1001"]
+    (first,) = harness.mock.requests
+    assert saved.cost == saved.steps[0].cost == cost_of(first, 'lookup_order{"order_id": "A1001"}')
+    (span,) = [s for s in harness.spans.get_finished_spans() if s.name == "invoke_agent triage"]
+    assert span.status.status_code.name == "ERROR"
+
+
 async def test_bad_agent_set_ups_fail_with_one_line(harness: Harness) -> None:
     agent = harness.agent([ANSWER])
     with pytest.raises(ValueError, match="no tool named teleport: this agent has lookup_order"):

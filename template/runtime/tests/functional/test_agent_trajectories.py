@@ -125,6 +125,7 @@ class Harness:
         script: Sequence[Step],
         targets: tuple[ModelTarget, ...] = (),
         prompt: Prompt | None = None,
+        per_call: Decimal = Decimal(1),
         **limits: Any,
     ) -> Agent:
         mock = MockLLM(script)
@@ -137,7 +138,7 @@ class Harness:
             pricing=flat_prices(
                 [ModelTarget(provider="mock", model=MODEL), *targets], output_usd="2"
             ),
-            budget=Budget(per_call=Decimal(1)),
+            budget=Budget(per_call=per_call),
             config=ResilienceConfig(retry=RetryPolicy(max_attempts=3, base_delay=0.1)),
             observer=Telemetry(instruments=GenAIInstruments(tracer_provider=provider)),
         )
@@ -326,6 +327,27 @@ async def test_the_budget_runs_out_mid_run_before_the_call_is_sent(harness: Harn
     assert run.cost == run.steps[0].cost == cost_of(first, written)
     assert run.cost < Decimal("0.004")
     assert (len(run.steps), run.attempts) == (1, 1)
+
+
+async def test_the_per_call_ceiling_bounds_each_step_and_the_run_budget_the_whole_run(
+    harness: Harness,
+) -> None:
+    # The history makes steps 2 and 3 cost about $0.002 each, and step 3's worst case (its
+    # prompt and 200 output tokens) about $0.0103. A per-call ceiling of $0.0105 fits every
+    # step alone but not step 3's worst case on top of what steps 1 and 2 spent: it must bound
+    # each model call of the run, while the run's budget bounds their sum.
+    history = CallTool("long_history", {"customer": "ada@example.org"})
+    lookup = CallTool("lookup_order", {"order_id": "A1001"})
+    agent = harness.agent(
+        [history, lookup, ANSWER], per_call=Decimal("0.0105"), budget_usd=Decimal("0.1")
+    )
+
+    run = await agent.run("Where is A1001, given ada@example.org's history?")
+
+    assert (run.status, run.stop_reason, run.answer) == ("finished", "completed", ANSWER)
+    assert (len(run.steps), run.attempts) == (3, 3)
+    assert [step.cost > Decimal("0.002") for step in run.steps] == [False, True, True]
+    assert run.cost == sum(step.cost for step in run.steps)
 
 
 async def test_a_tool_timeout_is_returned_to_the_model(harness: Harness) -> None:
@@ -527,6 +549,35 @@ async def test_a_model_that_fails_stops_the_run_with_its_error(harness: Harness)
     assert run.error is not None
     assert "the only model target failed" in run.error
     assert run.cost == 0
+
+
+async def test_a_bug_mid_run_is_raised_after_the_run_is_saved_as_it_stood(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = harness.agent([LOOKUP, ANSWER])
+    model_run = agent.client.run
+    asked: list[int] = []
+
+    async def buggy_second_step(request: LLMRequest, **options: Any) -> Any:
+        asked.append(1)
+        if len(asked) == 2:
+            raise RuntimeError("a bug in the model layer")
+        return await model_run(request, **options)
+
+    monkeypatch.setattr(agent.client, "run", buggy_second_step)
+
+    with pytest.raises(RuntimeError, match="a bug in the model layer"):
+        await agent.run("Where is my order A1001?", run_id="run-bug")
+
+    saved = agent.store.load("run-bug")
+    assert (saved.status, saved.stop_reason) == ("finished", "internal_error")
+    assert saved.error == "RuntimeError: a bug in the model layer"
+    assert calls_of(saved) == [(1, "lookup_order", {"order_id": "A1001"}, "ok")]
+    assert harness.desk.lookups == ["A1001"]
+    (first,) = harness.mock.requests
+    assert saved.cost == saved.steps[0].cost == cost_of(first, 'lookup_order{"order_id": "A1001"}')
+    (span,) = [s for s in harness.spans.get_finished_spans() if s.name == "invoke_agent triage"]
+    assert span.status.status_code.name == "ERROR"
 
 
 async def test_bad_agent_set_ups_fail_with_one_line(harness: Harness) -> None:

@@ -264,6 +264,7 @@ class Agent:
         call.budget.spent = run.cost
         earlier_cost = run.cost
         run.status = "running"
+        bug: Exception | None = None
         with self._span(run) as span:
             error: BaseException | None = None
             try:
@@ -273,6 +274,11 @@ class Agent:
             except _Stop as stop:
                 self._stop(run, stop.reason, stop.error)
                 error = stop.cause
+            except Exception as unexpected:  # noqa: BLE001 - saved, then raised again below
+                # A bug: the run is still saved, traced and its spending settled as it stood,
+                # so `trace show` tells what happened, then the error goes on to the caller.
+                self._stop(run, "internal_error", f"{type(unexpected).__name__}: {unexpected}")
+                error = bug = unexpected
             self._account(run, call, earlier_cost)
             run.active_seconds += self._clock() - started
             run.updated_at = datetime.now(UTC).replace(microsecond=0)
@@ -282,9 +288,11 @@ class Agent:
             outcome: CallOutcome = "ok"
             if isinstance(error, BudgetExceeded):
                 outcome = "budget_exceeded"
-            elif run.stop_reason in ("model_error", "deadline_exceeded"):
+            elif run.stop_reason in ("model_error", "deadline_exceeded", "internal_error"):
                 outcome = "error"
             self.client.finish_call(call, outcome, error)
+        if bug is not None:
+            raise bug
         return run
 
     async def _loop(self, run: AgentRun, call: CallState, earlier_cost: Decimal) -> None:
@@ -309,6 +317,7 @@ class Agent:
         request = self._request(run, number)
         attempts, cost = call.attempts, call.cost
         tokens = (call.input_tokens, call.output_tokens)
+        call.budget.per_call_from = call.budget.spent  # the per-call ceiling bounds each step
         try:
             result = await self.client.run(
                 request,

@@ -26,6 +26,7 @@ StopReason = Literal[
     "tool_errors",  # more tool errors than the model may be shown
     "awaiting_approval",  # on hold until a person approves a call (`review approve ID`)
     "model_error",  # no model target could answer
+    "internal_error",  # a bug (an exception nothing expected): saved as it stood, then raised
 ]
 RunStatus = Literal["running", "awaiting_approval", "finished"]
 ToolStatus = Literal[

@@ -208,12 +208,15 @@ class CallBudget:
     """What one logical call (all its attempts, fallbacks and repairs) has spent.
 
     `ceiling` bounds this call alone, besides the per-call one: an agent run (every model
-    call of it is one logical call) sets its per-run budget here.
+    call of it is one logical call) sets its per-run budget here. The per-call ceiling counts
+    what was spent since `per_call_from`: an agent run moves it to `spent` before each step, so
+    BUDGET_PER_CALL_USD bounds each model call of the run, and `ceiling` the whole run.
     """
 
     spent: Decimal = ZERO
     reserved: Decimal = ZERO
     ceiling: Decimal | None = None
+    per_call_from: Decimal = ZERO
 
 
 @quick_init
@@ -378,7 +381,8 @@ class Budget:
 
     def _check_local(self, amount: Decimal, call: CallBudget) -> None:
         if self.per_call is not None:
-            self._check("per-call", self.per_call, call.spent + call.reserved, amount)
+            this_call = call.spent - call.per_call_from + call.reserved
+            self._check("per-call", self.per_call, this_call, amount)
         if call.ceiling is not None:
             self._check("per-run", call.ceiling, call.spent + call.reserved, amount)
         if self.per_process is not None:

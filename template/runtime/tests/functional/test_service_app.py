@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the service extra is not installed")
 
 import asyncio
+import gc
 import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -434,3 +435,22 @@ async def test_a_request_past_its_timeout_is_a_504_and_frees_its_slot(
     service: Service = client.service  # type: ignore[attr-defined]
     assert service.gate.in_flight == 0
     assert service.system.client.budget.reserved == 0  # the attempt's reservation is freed
+
+
+async def test_startup_moves_what_lives_as_long_as_the_process_out_of_the_collector(
+    service_system: SYSTEM,
+) -> None:
+    service = Service(config(), service_system(MockLLM()), checks=[])
+    app = create_service_app(service, default_model="gpt-5-mini")
+    gc.unfreeze()
+
+    def collected() -> bool:  # is the app among the objects a full collection walks?
+        return any(o is app for generation in range(3) for o in gc.get_objects(generation))
+
+    assert collected()
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_freeze_count() > 1_000
+            assert not collected()
+    finally:
+        gc.unfreeze()

@@ -160,3 +160,24 @@ async def test_a_provider_without_embeddings_fails_terminally_once() -> None:
         await client.embed(EmbeddingRequest(model="any", texts=("x",)))
     assert observer.attempts == []
     assert observer.calls[0].outcome == "error"
+
+
+async def test_embeddings_are_counted_against_a_day_ceiling_shared_on_redis(
+    redis_url: str,
+) -> None:
+    from airuntime.resilience.shared.connection import connect
+    from airuntime.resilience.shared.ledger import RedisLedger
+    from airuntime.resilience.state import RedisConfig
+
+    ceiling = 10 * RESERVATION
+    ledger = RedisLedger(connect(RedisConfig(url=redis_url)))
+    budget = Budget(per_day=ceiling, ledger=ledger, daily_lease=ceiling)
+    client, _ = stack(MockLLM(), RecordingObserver(), budget)
+
+    for _ in range(12):  # each settles at 12 tokens, reserving 46: the lease runs out
+        await client.embed(embed_request())
+    await budget.aclose()  # gives the unused lease back and writes what was spent
+
+    reader = RedisLedger(connect(RedisConfig(url=redis_url)))
+    assert await reader.acommitted(reader.today()) == 12 * SUCCESS_COST
+    await reader.aclose()

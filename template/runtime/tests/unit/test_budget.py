@@ -364,3 +364,14 @@ def test_a_late_cost_above_its_reservation_is_charged_to_the_day_it_was_reserved
         assert ledger.spent_today() == 0
         day[0] = date(2026, 1, 1)
         assert ledger.spent_today() == D("0.25")
+
+
+def test_a_budget_on_a_shared_ledger_refuses_to_reserve_without_awaiting() -> None:
+    class SharedStandIn:  # a shared ledger: its claims are awaited, so it has no `claim`
+        lease_seconds = 60.0
+
+    budget = Budget(per_day=Decimal(1), ledger=SharedStandIn())  # type: ignore[arg-type]
+
+    with pytest.raises(TypeError, match="areserve"):
+        budget.reserve(Decimal("0.1"), CallBudget())
+    assert budget.reserved == 0

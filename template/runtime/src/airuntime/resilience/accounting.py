@@ -67,10 +67,11 @@ class AttemptBooks:
     ) -> Attempt:
         """Reserve the attempt's worst-case cost; raises BudgetExceeded before anything is sent
         (a local budget only: the client uses `aopen`)."""
-        worst, input_tokens = self._worst_case(request, call, target)
+        input_tokens = estimate_input_tokens(request)
+        worst = self._worst_case(call, target, input_tokens, request.max_tokens)
         reservation = self.budget.reserve(worst, call.budget)
         return self._opened(
-            request, call, target, fallback_index, number, served_by, reservation, input_tokens
+            call, target, fallback_index, number, served_by, reservation, request, input_tokens
         )
 
     async def aopen(
@@ -83,33 +84,49 @@ class AttemptBooks:
         served_by: str,
     ) -> Attempt:
         """`open`, with a budget whose day ledger may be shared (and so awaited)."""
-        worst, input_tokens = self._worst_case(request, call, target)
+        input_tokens = estimate_input_tokens(request)
+        worst = self._worst_case(call, target, input_tokens, request.max_tokens)
         reservation = await self.budget.areserve(worst, call.budget)
         return self._opened(
-            request, call, target, fallback_index, number, served_by, reservation, input_tokens
+            call, target, fallback_index, number, served_by, reservation, request, input_tokens
         )
 
+    async def aopen_embedding(
+        self,
+        request: EmbeddingRequest,
+        call: CallState,
+        target: ModelTarget,
+        number: int,
+        served_by: str,
+    ) -> Attempt:
+        """Reserve an embedding call's worst case (every text's bytes as input tokens, no
+        output), on the day ledger too, shared or not; raises BudgetExceeded before anything
+        is sent."""
+        input_tokens = sum(utf8_length(text) for text in request.texts)
+        worst = self._worst_case(call, target, input_tokens, 0)
+        reservation = await self.budget.areserve(worst, call.budget)
+        return self._opened(call, target, 0, number, served_by, reservation, None, input_tokens)
+
     def _worst_case(
-        self, request: LLMRequest, call: CallState, target: ModelTarget
-    ) -> tuple[Decimal, int]:
-        input_tokens = estimate_input_tokens(request)
+        self, call: CallState, target: ModelTarget, input_tokens: int, output_tokens: int
+    ) -> Decimal:
         price = self.pricing.price(target.provider, target.model)
         if price is None:
             if not self.allow_unknown_cost:
                 raise UnknownCostError(target)
             call.unknown_cost = True
-            return ZERO, input_tokens
-        return price.worst_case(input_tokens, request.max_tokens), input_tokens
+            return ZERO
+        return price.worst_case(input_tokens, output_tokens)
 
     def _opened(
         self,
-        request: LLMRequest,
         call: CallState,
         target: ModelTarget,
         fallback_index: int,
         number: int,
         served_by: str,
         reservation: Reservation,
+        request: LLMRequest | None,
         input_tokens: int,
     ) -> Attempt:
         call.attempts += 1
@@ -123,43 +140,9 @@ class AttemptBooks:
             reservation=reservation,
             started=self.clock(),
             started_ns=time.time_ns(),
-            tokens=input_tokens + request.max_tokens,
+            # What the rate limiter counts: the prompt and the most the answer may use.
+            tokens=input_tokens + (request.max_tokens if request is not None else 0),
             request=request,
-        )
-
-    def open_embedding(
-        self,
-        request: EmbeddingRequest,
-        call: CallState,
-        target: ModelTarget,
-        number: int,
-        served_by: str,
-    ) -> Attempt:
-        """Reserve an embedding call's worst case (every text's bytes as input tokens, no
-        output); raises BudgetExceeded before anything is sent."""
-        input_tokens = sum(utf8_length(text) for text in request.texts)
-        price = self.pricing.price(target.provider, target.model)
-        if price is None:
-            if not self.allow_unknown_cost:
-                raise UnknownCostError(target)
-            call.unknown_cost = True
-            worst = ZERO
-        else:
-            worst = price.worst_case(input_tokens, 0)
-        reservation = self.budget.reserve(worst, call.budget)
-        call.attempts += 1
-        return Attempt(
-            call=call,
-            target=target,
-            fallback_index=0,
-            number=number,
-            served_by=served_by,
-            breaker=self.breakers.get(target),
-            reservation=reservation,
-            started=self.clock(),
-            started_ns=time.time_ns(),
-            tokens=input_tokens,
-            request=None,
         )
 
     def succeed(

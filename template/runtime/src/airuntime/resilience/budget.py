@@ -299,6 +299,8 @@ class Budget:
 
     def reserve(self, amount: Decimal, call: CallBudget) -> Reservation:
         """Hold `amount` for one attempt, or raise BudgetExceeded without holding anything."""
+        if self._shared:  # its claims go over the network: only `areserve` can make them
+            raise TypeError("a budget on a shared ledger reserves with `await areserve(...)`")
         self._check_local(amount, call)
         day = None
         if self.per_day is not None and self._ledger is not None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from tenacity import AsyncRetrying, DoAttempt, DoSleep, RetryCallState, retry_if_exception
 
@@ -34,7 +34,7 @@ from airuntime.observability.events import (
     Observer,
     ValidationFailure,
 )
-from airuntime.resilience.accounting import AttemptBooks
+from airuntime.resilience.accounting import Attempt, AttemptBooks
 from airuntime.resilience.breaker import BreakerBoard
 from airuntime.resilience.budget import ZERO, Budget
 from airuntime.resilience.cache import ResponseStore, StoredAnswer, cache_key
@@ -244,24 +244,9 @@ class ResilientClient:
         """The response and its cost (None when the model has no price)."""
         client = self.clients[target.provider]
         attempt = await self.books.aopen(request, call, target, index, number, client.provider)
-        try:
-            async with self.limits.slot(attempt.tokens):
-                timeout = attempt_timeout(self.config.attempt_timeout_seconds, call)
-                when = asyncio.get_running_loop().time() + timeout
-                try:
-                    response = await run_until(client.complete(request), when)
-                except TimeoutError:
-                    raise ProviderTimeoutError(
-                        f"no answer within {timeout:.3g}s",
-                        provider=target.provider,
-                        model=target.model,
-                    ) from None
-        except LLMError as error:
-            self.books.fail(attempt, error)
-            raise
-        except BaseException:
-            self.books.abandon(attempt)
-            raise
+        response = await self._bounded(
+            attempt, target, call, lambda: client.complete(request), "answer"
+        )
         cost = self.books.succeed(
             attempt,
             response.usage,
@@ -314,16 +299,33 @@ class ResilientClient:
                 provider=target.provider,
                 model=target.model,
             )
-        attempt = self.books.open_embedding(request, call, target, number, client.provider)
+        attempt = await self.books.aopen_embedding(request, call, target, number, client.provider)
+        response = await self._bounded(
+            attempt, target, call, lambda: client.embed(request), "embeddings"
+        )
+        self.books.succeed(attempt, response.usage, response_model=response.model)
+        return response
+
+    async def _bounded(
+        self,
+        attempt: Attempt,
+        target: ModelTarget,
+        call: CallState,
+        send: Callable[[], Coroutine[Any, Any, T]],
+        what: str,
+    ) -> T:
+        """`send()` inside the attempt's rate-limit slot and its time limit; the attempt is
+        booked as failed (an LLMError) or abandoned (a cancellation, a bug) when no answer
+        comes. Its success is booked by the caller, which knows what the answer cost."""
         try:
             async with self.limits.slot(attempt.tokens):
                 timeout = attempt_timeout(self.config.attempt_timeout_seconds, call)
                 when = asyncio.get_running_loop().time() + timeout
                 try:
-                    response = await run_until(client.embed(request), when)
+                    return await run_until(send(), when)
                 except TimeoutError:
                     raise ProviderTimeoutError(
-                        f"no embeddings within {timeout:.3g}s",
+                        f"no {what} within {timeout:.3g}s",
                         provider=target.provider,
                         model=target.model,
                     ) from None
@@ -333,8 +335,6 @@ class ResilientClient:
         except BaseException:
             self.books.abandon(attempt)
             raise
-        self.books.succeed(attempt, response.usage, response_model=response.model)
-        return response
 
     # -- streams ------------------------------------------------------------------------------
 

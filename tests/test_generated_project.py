@@ -9,20 +9,13 @@ with a first commit that holds uv.lock, and leaves the tree clean.
 from __future__ import annotations
 
 import json
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airuntime import new_api_key
 
-from tests.dockerfile import env_values, exec_form, stages
 from tests.rendering import COMBINATIONS, REPO_ROOT, answers_for, copier_cli
 
 pytestmark = pytest.mark.slow
@@ -145,8 +138,6 @@ def check_project(project: Path, answers: dict[str, Any], env: dict[str, str]) -
         assert " passed" in runtime
         assert "SKIPPED" in runtime  # the OpenAI adapter's tests: this project has no openai SDK
         assert "the openai extra is not installed" in runtime
-    if answers["service"] == "http" and answers["project_name"] == "My AI System":
-        check_image_commands(project, answers, env)  # once: the defaults' build
     if examples:
         check_layering_is_enforced(project, answers["package_name"], env)
         check_complexity_is_gated_and_reported(project, answers["package_name"], env)
@@ -245,90 +236,6 @@ def check_complexity_is_gated_and_reported(
     refused = run(["make", "lint"], project, env, expect=2)
     assert "C901 `route` is too complex (11 > 10)" in refused.stdout
     tangled.unlink()
-
-
-def check_image_commands(project: Path, answers: dict[str, Any], env: dict[str, str]) -> None:
-    """The Dockerfile's own steps, run as the image would run them (there is no Docker daemon
-    here): its COPY, ENV, WORKDIR and RUN steps in a clean directory standing for /app, then
-    its final stage (only the environment and the prompts lock survive the build stage), its
-    CMD with the image's environment and its HEALTHCHECK. Skipped, because they need the
-    image's own root filesystem: copying uv from its image (uv is on PATH here), creating the
-    user and chown; the static tests (test_container.py) check those lines."""
-    root = project.parent / "image"
-    app = root / "app"
-    app.mkdir(parents=True)
-    built = stages(project / "Dockerfile")
-    image_env = {
-        key: value
-        for key, value in env.items()
-        if not key.startswith(("UV_", "VIRTUAL_ENV")) or key == "UV_PYTHON_DOWNLOADS"
-    }
-    image_env["UV_PYTHON"] = answers["python_version"]  # the image's one Python
-
-    def image_path(text: str) -> str:
-        return text.replace("/app", str(app))
-
-    for stage in built[1:]:  # the first stage is uv's own image
-        if stage is built[-1]:  # a fresh stage: only what is copied from the build survives
-            for item in app.iterdir():
-                if item.is_dir() and item.name != ".venv":
-                    shutil.rmtree(item)
-                elif item.is_file():
-                    item.unlink()
-        for item in stage.instructions:
-            if item.keyword == "ENV":
-                for key, value in env_values(item.arguments).items():
-                    image_env[key] = image_path(value).replace("$PATH", image_env["PATH"])
-            elif item.keyword == "COPY" and not item.arguments.startswith("--from"):
-                *sources, _target = item.arguments.split()
-                for source in sources:
-                    origin = project / source.rstrip("/")
-                    if origin.is_dir():
-                        shutil.copytree(origin, app / source.rstrip("/"))
-                    else:
-                        shutil.copy2(origin, app / source)
-            elif item.keyword == "RUN":
-                steps = [
-                    step.strip()
-                    for step in item.arguments.split("&&")
-                    if not step.strip().startswith(("groupadd", "useradd", "chown"))
-                ]
-                run(["bash", "-c", image_path(" && ".join(steps))], app, image_env)
-    venv_python = str(app / ".venv" / "bin" / "python")
-    for dev_only in ("pytest", "mypy", "ruff"):
-        run([venv_python, "-c", f"import {dev_only}"], app, image_env, expect=1)
-    port = free_port()
-    # What a deployer sets (docker run -e ...): a key, and here the mock as the provider (in
-    # production the mock answers only when asked for by name).
-    image_env |= {
-        "PORT": str(port),
-        "SERVICE_API_KEYS": new_api_key("deploy")[1],
-        "LLM_PROVIDER": "mock",
-    }
-    final = built[-1]
-    server = subprocess.Popen(exec_form(final.all("CMD")[-1]), cwd=app, env=image_env)
-    try:
-        healthcheck = exec_form(final.all("HEALTHCHECK")[-1])
-        deadline = time.monotonic() + 60
-        while subprocess.run(
-            healthcheck, cwd=app, env=image_env, capture_output=True, check=False
-        ).returncode:
-            assert server.poll() is None, "the service exited on start"
-            assert time.monotonic() < deadline, "the health check never passed"
-            time.sleep(0.2)
-        ready = urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5)
-        assert json.loads(ready.read())["status"] == "ready"
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
-    finally:
-        if server.poll() is None:
-            server.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def check_layering_is_enforced(project: Path, package: str, env: dict[str, str]) -> None:

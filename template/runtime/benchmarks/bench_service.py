@@ -16,6 +16,9 @@ would cost more than the server it measures). Every loop is bounded in count and
 - 1,000 streams open at once, each 5 s long upstream: every one must end with its `done`
   event; the workers' resident memory (RSS) growth from idle to the peak. Target <= 200 MB.
 
+`--tiny` runs every measure on a few requests, one worker and short streams: a check that the
+script works end to end (the template's fast tier runs it), its figures meaningless.
+
 Output: reports/bench-service.json and .md (the Markdown is printed too), with the load
 average next to the figures. Exit status 1 when a target is missed, 2 when a measure cannot
 run.
@@ -329,7 +332,8 @@ def added_latency(app: str, args: argparse.Namespace) -> list[Figure]:
     for upstream in UPSTREAMS_MS:
         env = {"MOCK_LATENCY_MS": str(upstream)}
         with server(app, env, args.workers) as (port, _):
-            load("open", port, rate=args.rate, seconds=2, connections=args.connections)  # warm-up
+            warm_up = {"rate": args.rate, "seconds": args.warm_up, "connections": args.connections}
+            load("open", port, **warm_up)
             result = load(
                 "open", port, rate=args.rate, seconds=args.seconds, connections=args.connections
             )
@@ -356,8 +360,8 @@ def added_latency(app: str, args: argparse.Namespace) -> list[Figure]:
 
 def classify_throughput(app: str, args: argparse.Namespace) -> Figure:
     with server(app, {"MOCK_LATENCY_MS": "0"}, args.workers) as (port, _):
-        load("closed", port, seconds=2, connections=64)  # warm-up
-        result = load("closed", port, seconds=args.seconds, connections=64)
+        load("closed", port, seconds=args.warm_up, connections=args.connections_closed)
+        result = load("closed", port, seconds=args.seconds, connections=args.connections_closed)
     rps = result["rps"]
     return Figure(
         "max requests/s, /v1/classify, upstream 0 ms",
@@ -365,14 +369,15 @@ def classify_throughput(app: str, args: argparse.Namespace) -> Figure:
         "req/s",
         ">= 2000",
         rps >= 2000 and result["errors"] == 0,
-        f"{result['requests']} requests in {args.seconds} s on 64 connections, "
+        f"{result['requests']} requests in {args.seconds} s on {args.connections_closed} "
+        "connections, "
         f"{result['errors']} errors",
     )
 
 
 def first_delta(app: str, args: argparse.Namespace) -> Figure:
     with server(app, {"MOCK_LATENCY_MS": "0"}, args.workers) as (port, _):
-        load("first", port, count=20)  # warm-up
+        load("first", port, count=args.warm_up_streams)
         result = load("first", port, count=args.streams)
     times = result["first_delta_ms"]
     p50 = statistics.median(times)
@@ -389,9 +394,9 @@ def first_delta(app: str, args: argparse.Namespace) -> Figure:
 def open_streams(app: str, args: argparse.Namespace) -> Figure:
     count = args.open_streams
     # The mock answers this prompt in 7 chunks: 6 intervals make the stream last 5 s.
-    env = {"MOCK_LATENCY_MS": "0", "MOCK_CHUNK_INTERVAL_MS": str(round(5000 / 6))}
+    env = {"MOCK_LATENCY_MS": "0", "MOCK_CHUNK_INTERVAL_MS": str(round(args.stream_ms / 6))}
     with server(app, env, args.workers) as (port, pids):
-        load("first", port, count=20)  # warm-up: what every worker loads once
+        load("first", port, count=args.warm_up_streams)  # what every worker loads once
         idle = rss_bytes(pids)
         started = time.perf_counter()
         result = load("many", port, count=count, pids=",".join(map(str, pids)))
@@ -455,7 +460,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int)
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--pids", default="")
+    parser.add_argument(
+        "--tiny", action="store_true", help="a few requests per measure: checks the script only"
+    )
     args = parser.parse_args(argv)
+    # Warm-ups, the closed loop's connections and the length of an open stream (5 s upstream).
+    args.warm_up, args.connections_closed, args.warm_up_streams, args.stream_ms = 2.0, 64, 20, 5000
+    if args.tiny:
+        args.workers, args.rate, args.seconds, args.connections = 1, 50, 0.3, 16
+        args.streams, args.open_streams = 3, 5
+        args.warm_up, args.connections_closed, args.warm_up_streams, args.stream_ms = 0.1, 4, 1, 300
     if args.load:
         return load_main(args)
     if not args.app:

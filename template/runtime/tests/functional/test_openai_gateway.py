@@ -74,9 +74,7 @@ class Gateway:
 
 
 @pytest.fixture
-async def make_gateway(
-    quiet_logs: None, tmp_path: Path
-) -> AsyncIterator[Callable[..., Gateway]]:
+async def make_gateway(quiet_logs: None, tmp_path: Path) -> AsyncIterator[Callable[..., Gateway]]:
     made: list[Gateway] = []
 
     def make(
@@ -147,7 +145,10 @@ async def test_a_completion_parses_in_the_sdk_with_who_answered_in_its_headers(
         model="default",
         messages=[
             {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": [{"type": "text", "text": "hello "}, {"type": "text", "text": "there"}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "hello "}, {"type": "text", "text": "there"}],
+            },
         ],
         temperature=0.2,
         max_completion_tokens=50,
@@ -243,8 +244,8 @@ async def test_a_stream_has_the_same_text_and_usage_in_its_last_chunk(
     assert all(chunk.usage is None for chunk in chunks[:-1])
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
-    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens  # type: ignore[union-attr]
-    assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens  # type: ignore[union-attr]
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
     assert gateway.service.gate.in_flight == 0
     assert gateway.service.system.client.budget.reserved == 0
 
@@ -279,14 +280,29 @@ async def test_each_error_status_raises_the_sdks_own_class(
     sdk = gateway.sdk()
     create = sdk.chat.completions.create
     cases: list[tuple[type[Exception], int, str | None, dict[str, Any]]] = [
-        (openai.AuthenticationError, 401, "missing_api_key", {"extra_headers": {"Authorization": ""}}),
+        (
+            openai.AuthenticationError,
+            401,
+            "missing_api_key",
+            {"extra_headers": {"Authorization": ""}},
+        ),
         (openai.NotFoundError, 404, "model_not_found", {"model": "gpt-nope"}),
         (openai.BadRequestError, 400, "unsupported_parameter", {"n": 2}),
         (openai.BadRequestError, 400, "unsupported_parameter", {"logprobs": True}),
         (openai.BadRequestError, 400, "invalid_value", {"temperature": 3}),
         (openai.BadRequestError, 400, "unknown_parameter", {"extra_body": {"best_of": 2}}),
-        (openai.UnprocessableEntityError, 422, "input_rejected", {"messages": [{"role": "user", "content": " \x00 "}]}),
-        (openai.APIStatusError, 413, "body_too_large", {"messages": [{"role": "user", "content": "x" * 5_000}]}),
+        (
+            openai.UnprocessableEntityError,
+            422,
+            "input_rejected",
+            {"messages": [{"role": "user", "content": " \x00 "}]},
+        ),
+        (
+            openai.APIStatusError,
+            413,
+            "body_too_large",
+            {"messages": [{"role": "user", "content": "x" * 5_000}]},
+        ),
     ]
     for error_class, status, code, changes in cases:
         arguments: dict[str, Any] = {"model": "default", "messages": HELLO, **changes}
@@ -339,9 +355,8 @@ async def test_limits_and_outages_are_429_and_503_with_retry_after(
     assert isinstance(outage.value, openai.APIStatusError)
     assert outage.value.code == "unavailable"
     assert outage.value.response.headers["retry-after"] == "7"
-    metrics = (await httpx2.AsyncClient(transport=httpx2.ASGITransport(app=limited.app)).get(
-        "http://gateway/metrics"
-    )).text
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=limited.app)) as http:
+        metrics = (await http.get("http://gateway/metrics")).text
     assert 'http_refusals_total{type="rate_limited"} 1.0' in metrics
     assert 'route="/v1/chat/completions",status="429"' in metrics
 
@@ -448,9 +463,13 @@ async def test_an_error_mid_stream_reaches_the_sdk_as_an_api_error(
         model="default", messages=HELLO, stream=True
     )
     received: list[str] = []
-    with pytest.raises(openai.APIError) as failed:
+
+    async def read() -> None:
         async for chunk in stream:
             received.append(chunk.choices[0].delta.content or "")
+
+    with pytest.raises(openai.APIError) as failed:
+        await read()
 
     assert received == ["Mock ", "answer "]
     assert failed.value.code == "unavailable"

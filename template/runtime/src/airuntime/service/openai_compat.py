@@ -298,15 +298,16 @@ def to_llm_request(
     model as it goes down the chain)."""
     check_supported(body)
     limit = body.max_completion_tokens or body.max_tokens
-    return LLMRequest(
+    request = LLMRequest(
         model=chain[0].model,
         messages=conversation(system, body.messages),
         temperature=body.temperature,
         stop=stop_sequences(body.stop),
         seed=body.seed,
         output=shape.output,
-        **({"max_tokens": limit} if limit is not None else {}),
     )
+    # Without a limit the runtime's own default applies (as for /v1/ask).
+    return request if limit is None else request.model_copy(update={"max_tokens": limit})
 
 
 # -- the answers -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -79,11 +79,11 @@ class ModelCatalog:
     def build(
         cls,
         default: Sequence[ModelTarget],
-        aliases: Mapping[str, Sequence[ModelTarget]] = {},  # noqa: B006 - never mutated
+        aliases: Mapping[str, Sequence[ModelTarget]] | None = None,
     ) -> ModelCatalog:
         """`aliases` (SERVICE_MODELS), and `default`: its entry there, or else the project's
         default chain; `default`'s primary model name is served as `default` too."""
-        chains = {name: tuple(chain) for name, chain in aliases.items()}
+        chains = {name: tuple(chain) for name, chain in (aliases or {}).items()}
         chains.setdefault(DEFAULT_MODEL, tuple(default))
         chains.setdefault(chains[DEFAULT_MODEL][0].model, chains[DEFAULT_MODEL])
         return cls(chains, int(time.time()))
@@ -116,7 +116,7 @@ class OpenAIRoute(APIRoute):
     """A route whose own refusals (an invalid body, a body too large) are OpenAI error
     objects too, not the service's `{"error": {"type": ...}}` answers."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
@@ -180,7 +180,7 @@ def openai_router(
     service: Service,
     *,
     default_model: str,
-    aliases: Mapping[str, Sequence[ModelTarget]] = {},  # noqa: B006 - never mutated
+    aliases: Mapping[str, Sequence[ModelTarget]] | None = None,
 ) -> APIRouter:
     """The gateway's routes: `default` (and its primary's model name) is `default_model`'s
     chain on the default provider with the fallbacks, unless `aliases` names it."""

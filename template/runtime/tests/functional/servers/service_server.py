@@ -22,11 +22,11 @@ from airuntime.resilience.assembly import (
     StackConfig,
     build_resilient_client,
 )
+from airuntime.resilience.targets import parse_model_aliases
 from airuntime.service.app import create_service_app
 from airuntime.service.auth import ApiKeyring
 from airuntime.service.openai_routes import openai_router
 from airuntime.service.service import Service, ServiceConfig
-from airuntime.resilience.targets import parse_model_aliases
 from airuntime.structured import StructuredGenerator
 
 LIBRARY = Path(__file__).parents[1] / "library"

@@ -35,6 +35,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -296,7 +297,9 @@ def load_main(arguments: argparse.Namespace) -> int:
     else:
         pids = [int(pid) for pid in arguments.pids.split(",")]
         result = asyncio.run(many_streams(arguments.port, arguments.count, pids))
-    print(json.dumps(result))
+    # To a file, not stdout: the event loop leaves stdout non-blocking, and a result bigger
+    # than the pipe's buffer was cut short there.
+    Path(arguments.out).write_text(json.dumps(result), encoding="utf-8")
     return 0
 
 
@@ -363,13 +366,15 @@ def server(app: str, env: Mapping[str, str], workers: int) -> Iterator[tuple[int
 
 
 def load(kind: str, port: int, **options: object) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--load", kind, "--port", str(port)]
-    for name, value in options.items():
-        command += [f"--{name}", str(value)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"the load generator failed: {result.stderr[-2000:]}")
-    parsed: dict[str, Any] = json.loads(result.stdout)
+    with tempfile.TemporaryDirectory() as directory:
+        out = Path(directory) / "result.json"
+        command = [sys.executable, __file__, "--load", kind, "--port", str(port), "--out", str(out)]
+        for name, value in options.items():
+            command += [f"--{name}", str(value)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        if result.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"the load generator failed: {result.stderr[-2000:]}")
+        parsed: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return parsed
 
 
@@ -520,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--pids", default="")
     parser.add_argument("--target", choices=sorted(LATENCY_TARGETS), default="ask")
+    parser.add_argument("--out", default="", help="where the load generator writes its result")
     args = parser.parse_args(argv)
     if args.load:
         return load_main(args)

@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the service extra is not installed")
 openai = pytest.importorskip("openai", reason="the openai extra is not installed")
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -503,3 +504,102 @@ def test_the_catalog_serves_the_default_chain_under_two_names() -> None:
     assert chains == ["default", "gpt-5-mini"]
     assert catalog.chain("gpt-5-mini") == (primary, FALLBACK)
     assert list(redefined.chains) == ["default", "claude-haiku-4-5"]
+
+
+async def test_bodies_the_sdk_would_not_send_are_400s_naming_the_parameter(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    gateway = make_gateway()
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    bodies: list[tuple[object, str | None, str]] = [
+        (b"{not json", None, "invalid_json"),
+        ({"model": "default"}, "messages", "missing_required_parameter"),
+        (
+            {"model": "default", "messages": [{"role": "tool", "content": "42"}]},
+            "messages[0].role",
+            "unsupported_parameter",
+        ),
+        (
+            {
+                "model": "default",
+                "messages": [
+                    {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]},
+                    {"role": "user", "content": "and?"},
+                ],
+            },
+            "messages[0].tool_calls",
+            "unsupported_parameter",
+        ),
+        (
+            {"model": "default", "messages": HELLO, "stop": ["a", "b", "c", "d", "e"]},
+            "stop",
+            "invalid_value",
+        ),
+        (
+            {
+                "model": "default",
+                "messages": HELLO,
+                "response_format": {"type": "json_schema", "json_schema": {"name": "x"}},
+            },
+            "response_format.json_schema.schema",
+            "invalid_value",
+        ),
+        ({"model": "default", "messages": HELLO, "top_p": 0.5}, "top_p", "unsupported_parameter"),
+        (
+            {"model": "default", "messages": HELLO, "tool_choice": "auto"},
+            "tool_choice",
+            "unsupported_parameter",
+        ),
+    ]
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=gateway.app), base_url="http://gateway"
+    ) as http:
+        for body, param, code in bodies:
+            content = body if isinstance(body, bytes) else json.dumps(body).encode()
+            reply = await http.post("/v1/chat/completions", content=content, headers=headers)
+            assert reply.status_code == 400, body
+            error = reply.json()["error"]
+            assert (error["param"], error["code"], error["type"]) == (
+                param,
+                code,
+                "invalid_request_error",
+            ), body
+    assert gateway.mocks["openai"].requests == []
+
+
+async def test_a_quiet_stream_gets_heartbeats_and_a_drain_ends_it_with_an_error_event(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    async def slow_sleep(seconds: float) -> None:
+        await asyncio.sleep(0.2)  # 0.2 s between chunks, four heartbeats' time
+
+    mock = MockLLM(chunk_interval=1.0, sleep=slow_sleep)
+    gateway = make_gateway(mock)
+
+    async def sigterm_mid_stream() -> None:
+        for _ in range(500):  # bounded: 5 s for the request to reach the model
+            if mock.requests:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # the first chunks and heartbeats are out
+        gateway.service.drain.begin()
+
+    drain = asyncio.create_task(sigterm_mid_stream())
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=gateway.app), base_url="http://gateway"
+    ) as http:
+        reply = await http.post(
+            "/v1/chat/completions",
+            json={"model": "default", "messages": HELLO, "stream": True},
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+    await drain
+    blocks = [block for block in reply.text.split("\n\n") if block]
+
+    assert blocks[0].startswith("data: ")  # the first chunk
+    assert ": heartbeat" in blocks
+    last = json.loads(blocks[-1].removeprefix("data: "))
+    assert last["error"]["code"] == "shutting_down"
+    assert "data: [DONE]" not in blocks
+    assert gateway.service.system.client.budget.reserved == 0
+    assert gateway.service.gate.in_flight == 0

@@ -477,6 +477,18 @@ async def test_an_error_mid_stream_reaches_the_sdk_as_an_api_error(
     assert gateway.service.system.client.budget.reserved == 0
 
 
+async def test_a_stream_refused_before_its_first_chunk_gets_an_http_status(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    gateway = make_gateway(MockLLM([Fault("server_error")]))
+    with pytest.raises(openai.InternalServerError) as refused:
+        await gateway.sdk().chat.completions.create(model="default", messages=HELLO, stream=True)
+
+    assert refused.value.status_code == 503
+    assert refused.value.response.headers["retry-after"] == "7"
+    assert gateway.service.gate.in_flight == 0
+
+
 async def test_a_streamed_json_answer_that_fails_its_schema_ends_with_an_error(
     make_gateway: Callable[..., Gateway],
 ) -> None:

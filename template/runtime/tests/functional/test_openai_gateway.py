@@ -527,6 +527,11 @@ async def test_bodies_the_sdk_would_not_send_are_400s_naming_the_parameter(
         (b"{not json", None, "invalid_json"),
         ({"model": "default"}, "messages", "missing_required_parameter"),
         (
+            {"model": "default", "messages": [{"role": "user", "content": 3}]},
+            "messages[0].content",
+            "invalid_value",
+        ),
+        (
             {"model": "default", "messages": [{"role": "tool", "content": "42"}]},
             "messages[0].role",
             "unsupported_parameter",

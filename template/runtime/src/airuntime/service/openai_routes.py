@@ -161,10 +161,17 @@ def invalid_request(error: RequestValidationError) -> OpenAIError:
     return OpenAIError(400, "invalid_value", f"Invalid '{param}': {message}.", param=param)
 
 
+# What pydantic puts in a location for the member of a union that failed (`str`,
+# `list[ContentPart]`): not a parameter's name.
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list"})
+
+
 def _param(location: Sequence[object]) -> str:
     """`messages.0.content` as OpenAI names it: `messages[0].content`."""
     text = ""
     for part in location:
+        if isinstance(part, str) and (part in _TYPE_TAGS or "[" in part):
+            continue
         if isinstance(part, int):
             text += f"[{part}]"
         else:

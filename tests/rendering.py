@@ -366,6 +366,8 @@ def expected_files(answers: Mapping[str, Any]) -> set[str]:
             "tests/functional/test_service.py",
             "tests/integration/test_service_server.py",
         }
+        if "openai" in answers["llm_providers"]:  # the gateway with the openai SDK as client
+            files.add("tests/functional/test_openai_gateway.py")
     if answers["ci"] == "github":
         files |= {".github/workflows/ci.yml", ".github/dependabot.yml"}
         files |= {".github/workflows/template-update.yml", ".github/workflows/runtime.yml"}

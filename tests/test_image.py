@@ -359,7 +359,9 @@ def test_the_service_benchmark_reports_every_target_in_its_tiny_mode(
     figures = report["figures"]
     for row in BENCH_ROWS:
         assert any(row in figure["name"] for figure in figures), row
-    assert len([f for f in figures if f["name"].startswith("added latency p99")]) == 2
+    latency = [f["name"] for f in figures if f["name"].startswith("added latency p99")]
+    assert len(latency) == 4, latency  # /v1/ask and the gateway, upstream 0 and 200 ms
+    assert sum("/v1/chat/completions" in name for name in latency) == 2, latency
     for figure in figures:
         assert isinstance(figure["value"], float), figure
         assert figure["value"] == figure["value"], figure  # a number, not NaN

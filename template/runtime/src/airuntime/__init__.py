@@ -176,7 +176,12 @@ if TYPE_CHECKING:
     from airuntime.resilience.pricing import ModelPrice, PriceSource, PriceTable, PricingError
     from airuntime.resilience.retry import RetryPolicy
     from airuntime.resilience.state import RedisConfig, SharedStateUnavailableError
-    from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
+    from airuntime.resilience.targets import (
+        MASKABLE_ERRORS,
+        parse_error_kinds,
+        parse_model_aliases,
+        parse_targets,
+    )
     from airuntime.retrieval.answering import (
         NOT_FOUND_ANSWER,
         AnswerResult,
@@ -221,6 +226,7 @@ if TYPE_CHECKING:
     from airuntime.service.auth import ApiKeyring, hash_api_key, new_api_key
     from airuntime.service.errors import ErrorPolicy, ServiceError
     from airuntime.service.mapping import service_error_for
+    from airuntime.service.openai_routes import ModelCatalog, openai_router
     from airuntime.service.readiness import Check, prompts_lock_check
     from airuntime.service.routes import (
         ERROR_RESPONSES,
@@ -387,7 +393,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "resilience.pricing": ("ModelPrice", "PriceSource", "PriceTable", "PricingError"),
     "resilience.genai_pricing": ("genai_prices_source",),
     "resilience.retry": ("RetryPolicy",),
-    "resilience.targets": ("MASKABLE_ERRORS", "parse_error_kinds", "parse_targets"),
+    "resilience.targets": (
+        "MASKABLE_ERRORS",
+        "parse_error_kinds",
+        "parse_model_aliases",
+        "parse_targets",
+    ),
     "resilience.assembly": (
         "BudgetConfig",
         "CacheConfig",
@@ -466,6 +477,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ServiceError",
     ),
     "service.mapping": ("service_error_for",),
+    "service.openai_routes": ("ModelCatalog", "openai_router"),
     "service.readiness": (
         "Check",
         "prompts_lock_check",
@@ -631,6 +643,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "MockConfig",
     "MockLLM",
     "MockScriptExhaustedError",
+    "ModelCatalog",
     "ModelEmbedder",
     "ModelParams",
     "ModelPrice",
@@ -758,9 +771,11 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "not_found",
     "offline_note",
     "one_line",
+    "openai_router",
     "parse_error_kinds",
     "parse_fault_spec",
     "parse_latency_spec",
+    "parse_model_aliases",
     "parse_retry_after",
     "parse_targets",
     "progress_bar",

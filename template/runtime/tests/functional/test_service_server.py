@@ -248,8 +248,10 @@ def test_the_openapi_document_is_true_of_every_route(start_server: Callable[...,
     """schemathesis generates requests from /openapi.json (valid ones and broken ones) and
     checks every answer against it: documented status codes, content types and schemas, no
     5xx, auth enforced. `positive_data_acceptance` is left out: a schema-valid body can still
-    be refused on purpose (a model with no price, a blank prompt), with a documented 422."""
-    server = start_server()
+    be refused on purpose (a model with no price, a blank prompt), with a documented 422.
+    The body limit is the default one: schemathesis does not count a 413 as the refusal of a
+    broken body, and its broken chat requests are often over the other tests' small limit."""
+    server = start_server(SERVICE_TEST_MAX_BODY_BYTES="1000000")
     cli = Path(sys.executable).with_name("schemathesis")
     result = subprocess.run(
         [
@@ -275,4 +277,52 @@ def test_the_openapi_document_is_true_of_every_route(start_server: Callable[...,
     )
 
     assert result.returncode == 0, result.stdout[-4_000:]
-    assert "6 selected" in result.stdout.lower() or "Selected: 6/6" in result.stdout
+    # /healthz, /readyz, /metrics, /v1/ask, /v1/ask/stream, /test/state, and the gateway's
+    # /v1/chat/completions, /v1/models and /v1/models/{model}
+    assert "9 selected" in result.stdout.lower() or "Selected: 9/9" in result.stdout
+
+
+async def test_the_openai_sdk_talks_to_the_gateway_over_a_socket(
+    start_server: Callable[..., Server],
+) -> None:
+    """The real SDK over a real socket: a completion, a stream read as it arrives (usage in
+    its last chunk), the model list, and an error raised as the SDK's own class."""
+    openai = pytest.importorskip("openai", reason="the openai extra is not installed")
+    server = start_server(
+        SERVICE_TEST_MODELS="fast=openai:gpt-5-nano", SERVICE_TEST_CHUNK_INTERVAL="0.01"
+    )
+    sdk = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0)
+    async with sdk:
+        raw = await sdk.chat.completions.with_raw_response.create(
+            model="default", messages=[{"role": "user", "content": "hello there"}]
+        )
+        stream = await sdk.chat.completions.create(
+            model="fast",
+            messages=[{"role": "user", "content": "hello there"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = [chunk async for chunk in stream]
+        listed = await sdk.models.list()
+        with pytest.raises(openai.NotFoundError):
+            await sdk.chat.completions.create(
+                model="slow", messages=[{"role": "user", "content": "hi"}]
+            )
+        with pytest.raises(openai.PermissionDeniedError):
+            await sdk.with_options(api_key="ak_unknown").models.list()
+
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Mock answer to: hello there"
+    assert raw.headers["x-served-by"] == "mock"
+    assert raw.headers["x-attempts"] == "1"
+    assert Decimal(raw.headers["x-cost-usd"]) > 0
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert text == completion.choices[0].message.content
+    assert {chunk.model for chunk in chunks} == {"gpt-5-nano"}
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.total_tokens == completion.usage.total_tokens
+    assert [model.id for model in listed.data] == ["fast", "default", "gpt-5-mini"]
+    state = server.state()
+    assert state["requests"] == 2
+    assert Decimal(str(state["reserved"])) == 0

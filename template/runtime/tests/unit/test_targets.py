@@ -1,5 +1,5 @@
-"""The fallback settings' parsers: LLM_FALLBACKS (`provider:model,...`) and FALLBACK_ON_ERRORS
-(terminal error kinds a fallback may mask)."""
+"""The fallback settings' parsers: LLM_FALLBACKS (`provider:model,...`), FALLBACK_ON_ERRORS
+(terminal error kinds a fallback may mask) and SERVICE_MODELS (`name=provider:model>...`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import re
 
 import pytest
 
-from airuntime.resilience.targets import MASKABLE_ERRORS, parse_error_kinds, parse_targets
+from airuntime.resilience.targets import (
+    MASKABLE_ERRORS,
+    parse_error_kinds,
+    parse_model_aliases,
+    parse_targets,
+)
 from airuntime.types import ModelTarget
 
 
@@ -79,3 +84,40 @@ def test_unknown_error_kinds_are_all_named_in_order() -> None:
 
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         parse_error_kinds("server_error,authentication,content_filtered")
+
+
+def test_model_aliases_map_names_to_chains_in_order() -> None:
+    aliases = parse_model_aliases(
+        " default = openai:gpt-5-mini > anthropic:claude-haiku-4-5 ,fast=openai:llama3.2:8b,"
+    )
+
+    assert aliases == {
+        "default": (
+            ModelTarget(provider="openai", model="gpt-5-mini"),
+            ModelTarget(provider="anthropic", model="claude-haiku-4-5"),
+        ),
+        "fast": (ModelTarget(provider="openai", model="llama3.2:8b"),),
+    }
+    assert list(aliases) == ["default", "fast"]
+    assert parse_model_aliases("") == {}
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("fast", "'fast' is not name=provider:model>provider:model"),
+        ("=openai:gpt-5-nano", "is not name=provider:model"),
+        ("fast=", "is not name=provider:model"),
+        ("fast=openai:gpt-5-nano>", "has an empty target"),
+        ("fast=openai", "model name 'fast': 'openai' is not provider:model"),
+        ("fa st=openai:gpt-5-nano", "model name 'fa st' is not usable"),
+        ("fast=openai:a,fast=openai:b", "model name 'fast' is given twice"),
+        ("fast=openai:a>openai:a", "names a target twice"),
+        ("fast=vertex:gemini", "unknown provider 'vertex'"),
+    ],
+)
+def test_bad_model_aliases_are_one_line_naming_the_entry(spec: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)) as raised:
+        parse_model_aliases(spec, providers={"openai", "anthropic"})
+
+    assert "\n" not in str(raised.value)

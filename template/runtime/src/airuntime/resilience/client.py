@@ -119,7 +119,11 @@ class ResilientClient:
 
     def targets_for(self, request: LLMRequest) -> tuple[ModelTarget, ...]:
         """The default chain: the request's model on the default provider, then fallbacks."""
-        primary = model_target(self.default_provider, request.model)
+        return self.chain_for(request.model)
+
+    def chain_for(self, model: str) -> tuple[ModelTarget, ...]:
+        """`model` on the default provider, then the fallbacks (without it again)."""
+        primary = model_target(self.default_provider, model)
         return (primary, *(target for target in self.fallbacks if target != primary))
 
     # -- the account of a logical call ----------------------------------------------------

@@ -1,7 +1,9 @@
-"""Parsing the fallback settings: `LLM_FALLBACKS` and `FALLBACK_ON_ERRORS`."""
+"""Parsing the fallback settings: `LLM_FALLBACKS`, `FALLBACK_ON_ERRORS` and the service's
+model names (`SERVICE_MODELS`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 
 from airuntime.types import ModelTarget
@@ -39,3 +41,47 @@ def parse_error_kinds(spec: str) -> frozenset[str]:
         allowed = ", ".join(sorted(MASKABLE_ERRORS))
         raise ValueError(f"unknown error kind {', '.join(unknown)}: use {allowed}")
     return kinds
+
+
+# A model name clients may ask for (`default`, `fast`, `gpt-5-mini`): what OpenAI's model ids
+# look like, and nothing that would need quoting in a URL path or a header.
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+
+
+def parse_model_aliases(
+    spec: str, *, providers: Collection[str] | None = None
+) -> dict[str, tuple[ModelTarget, ...]]:
+    """`name=provider:model>provider:model,name=provider:model` -> each name's target chain
+    (the primary, then its fallbacks in order); raises ValueError naming the bad entry.
+
+    The targets are written as in LLM_FALLBACKS; `>` reads "falls back to" (a comma already
+    separates the names).
+    """
+    aliases: dict[str, tuple[ModelTarget, ...]] = {}
+    for entry in filter(None, (part.strip() for part in spec.split(","))):
+        name, separator, chain = (part.strip() for part in entry.partition("="))
+        if not (separator and name and chain):
+            raise ValueError(
+                f"{entry!r} is not name=provider:model>provider:model "
+                "(e.g. fast=openai:gpt-5-nano>anthropic:claude-haiku-4-5)"
+            )
+        if not _ALIAS.match(name):
+            raise ValueError(
+                f"model name {name!r} is not usable: use letters, digits and ._:/- "
+                "(starting with a letter or digit)"
+            )
+        if name in aliases:
+            raise ValueError(f"model name {name!r} is given twice: give each name one chain")
+        pieces = [piece.strip() for piece in chain.split(">")]
+        if not all(pieces):
+            raise ValueError(f"{entry!r} has an empty target: write provider:model>provider:model")
+        try:
+            targets = tuple(
+                target for piece in pieces for target in parse_targets(piece, providers=providers)
+            )
+        except ValueError as error:
+            raise ValueError(f"model name {name!r}: {error}") from None
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"{entry!r} names a target twice: list each target once")
+        aliases[name] = targets
+    return aliases

@@ -32,7 +32,17 @@ class ServiceError(Exception):
         return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
     def body(self, request_id: str | None) -> dict[str, object]:
-        return {"error": {"type": self.type, "message": self.message, "request_id": request_id}}
+        # `code` and `param` too: the shape of an OpenAI error object, so that the OpenAI
+        # SDKs read the answers given before a route runs (a 413) on the gateway's routes.
+        return {
+            "error": {
+                "type": self.type,
+                "message": self.message,
+                "request_id": request_id,
+                "code": self.type,
+                "param": None,
+            }
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,8 @@ class ErrorDetail(BaseModel):
     message: str
     request_id: str | None = None
     fields: list[dict[str, str]] | None = None
+    code: str | None = None
+    param: str | None = None
 
 
 class ErrorBody(BaseModel):

@@ -35,6 +35,8 @@ T = TypeVar("T")
 OPEN_ACCESS = "anonymous"  # the key name of requests to a service without keys (development)
 SERVICE_LOGGER = "airuntime.service"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+# The error types that are the service's own limits refusing (counted in http_refusals).
+REFUSALS = frozenset({"budget_exceeded", "rate_limited", "overloaded", "key_spend_exceeded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +153,19 @@ class Service:
 
     def error_response(self, request: Request, error: BaseException) -> Response:
         """The JSON answer for an error: mapped when known; a logged 500 for a bug."""
-        mapped = self.map_error(error)
-        if mapped.type in ("budget_exceeded", "rate_limited", "overloaded", "key_spend_exceeded"):
-            self.metrics.refusals.labels(mapped.type).inc()
+        mapped = self.account_error(error)
         return json_response(
             mapped.status,
             mapped.body(getattr(request.state, "request_id", None)),
             mapped.headers(),
         )
+
+    def account_error(self, error: BaseException) -> ServiceError:
+        """The mapped error, counted in the metrics when it is a refusal of the limits."""
+        mapped = self.map_error(error)
+        if mapped.type in REFUSALS:
+            self.metrics.refusals.labels(mapped.type).inc()
+        return mapped
 
     def map_error(self, error: BaseException) -> ServiceError:
         mapped = service_error_for(error, self.config.error_policy)

@@ -1,6 +1,7 @@
 """An app for the slow service tests to serve with a real uvicorn (`create_app`, a factory):
 the mock standing in for OpenAI, configured from SERVICE_TEST_* variables, and one route of
-its own, /test/state, that shows what the mock and the budget saw."""
+its own, /test/state, that shows what the mock and the budget saw; the OpenAI-compatible
+routes with the names in SERVICE_TEST_MODELS."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from airuntime.resilience.assembly import (
     StackConfig,
     build_resilient_client,
 )
+from airuntime.resilience.targets import parse_model_aliases
 from airuntime.service.app import create_service_app
 from airuntime.service.auth import ApiKeyring
+from airuntime.service.openai_routes import openai_router
 from airuntime.service.service import Service, ServiceConfig
 from airuntime.structured import StructuredGenerator
 
@@ -59,7 +62,7 @@ def create_app() -> FastAPI:
             version="1",
             keyring=ApiKeyring.parse(env.get("SERVICE_TEST_KEYS", "")),
             heartbeat_seconds=float(env.get("SERVICE_TEST_HEARTBEAT", "15")),
-            max_body_bytes=10_000,
+            max_body_bytes=int(env.get("SERVICE_TEST_MAX_BODY_BYTES", "10000")),
             max_concurrent_requests=int(env.get("SERVICE_TEST_MAX_REQUESTS", "2000")),
         ),
         system,
@@ -81,4 +84,9 @@ def create_app() -> FastAPI:
 
         return router
 
-    return create_service_app(service, routers=[state], default_model="gpt-5-mini")
+    aliases = parse_model_aliases(env.get("SERVICE_TEST_MODELS", ""))
+
+    def gateway(service: Service) -> APIRouter:
+        return openai_router(service, default_model="gpt-5-mini", aliases=aliases)
+
+    return create_service_app(service, routers=[state, gateway], default_model="gpt-5-mini")

@@ -269,7 +269,7 @@ def build_limits(config: StackConfig, shared: SharedParts | None) -> Limits:
 def build_kill_switch(
     seed: Iterable[str] = (),
     *,
-    known: Iterable[str] = (),
+    known: Iterable[str] | None = None,
     shared: RedisConfig | None = None,
     refresh_seconds: float = 2.0,
 ) -> KillSwitch:
@@ -279,7 +279,7 @@ def build_kill_switch(
     own. A seed naming an unknown prompt is a one-line ConfigurationError."""
     from airuntime.resilience.switch import UnknownFeatureError
 
-    known_ids = frozenset(known)
+    known_ids = None if known is None else frozenset(known)
     try:
         if shared is None:
             return KillSwitch(seed, known=known_ids)

@@ -50,21 +50,20 @@ class SwitchChange:
 class KillSwitch:
     """The switched-off prompt ids of one process: `seed` (AI_SWITCHED_OFF) then the changes.
 
-    `known` are the prompt ids a change may name (empty: any, for tests of a single prompt).
+    `known` are the prompt ids a change may name (None: any, for tests of a single prompt).
     """
 
     def __init__(
         self,
         seed: Iterable[str] = (),
         *,
-        known: Collection[str] = (),
+        known: Collection[str] | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.known = frozenset(known)
+        self.known = None if known is None else frozenset(known)
         self.seed = frozenset(seed)
-        if self.known:
-            for feature in sorted(self.seed):
-                self.check(feature)
+        for feature in sorted(self.seed):
+            self.check(feature)
         self._changes: dict[str, SwitchChange] = {}
         self._wall_clock = wall_clock
 
@@ -74,8 +73,12 @@ class KillSwitch:
         return False
 
     def check(self, feature: str) -> None:
-        if self.known and feature not in self.known:
+        if self.known is not None and feature not in self.known:
             raise UnknownFeatureError(feature, self.known)
+
+    def features(self) -> list[str]:
+        """Every feature the switch can name or has named, sorted."""
+        return sorted((self.known or frozenset()) | self.seed | set(self._changes))
 
     def is_off(self, feature: str) -> bool:
         """Whether `feature`'s AI path is off now (in memory: no I/O on the hot path)."""

@@ -70,9 +70,8 @@ class SwitchState(BaseModel):
 
 def switch_state(switch: KillSwitch) -> dict[str, Any]:
     changes = switch.changes()
-    names = sorted(switch.known | switch.seed | set(changes))
     features = []
-    for name in names:
+    for name in switch.features():
         change = changes.get(name)
         features.append(
             {

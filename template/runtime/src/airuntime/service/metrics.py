@@ -122,7 +122,7 @@ class _StackCollector(Collector):
                 "1 when the feature's AI path is switched off (its degraded answer serves).",
                 labels=["feature"],
             )
-            for feature in sorted(switch.known | switch.seed | set(switch.changes())):
+            for feature in switch.features():
                 off.add_metric([feature], 1.0 if switch.is_off(feature) else 0.0)
             yield off
         if self._spend is not None:

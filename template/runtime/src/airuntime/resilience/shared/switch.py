@@ -31,7 +31,7 @@ class SharedKillSwitch(KillSwitch):
         state: RedisState,
         seed: Iterable[str] = (),
         *,
-        known: Collection[str] = (),
+        known: Collection[str] | None = None,
         refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,

@@ -150,6 +150,7 @@ if TYPE_CHECKING:
         CacheConfig,
         ProviderClients,
         StackConfig,
+        build_kill_switch,
         build_resilient_client,
         cassette_clients,
         provider_clients,
@@ -176,6 +177,12 @@ if TYPE_CHECKING:
     from airuntime.resilience.pricing import ModelPrice, PriceSource, PriceTable, PricingError
     from airuntime.resilience.retry import RetryPolicy
     from airuntime.resilience.state import RedisConfig, SharedStateUnavailableError
+    from airuntime.resilience.switch import (
+        KillSwitch,
+        SwitchChange,
+        SwitchedOffError,
+        UnknownFeatureError,
+    )
     from airuntime.resilience.targets import (
         MASKABLE_ERRORS,
         parse_error_kinds,
@@ -236,12 +243,7 @@ if TYPE_CHECKING:
     )
     from airuntime.service.server import ServerOptions, serve
     from airuntime.service.service import Service, ServiceConfig, check_exposure
-    from airuntime.structured import (
-        Generated,
-        StructuredGenerator,
-        StructuredOutputError,
-        SwitchedOffError,
-    )
+    from airuntime.structured import Generated, StructuredGenerator, StructuredOutputError
     from airuntime.testing import FakeClock, RedisServer, flat_prices, resilient_client
     from airuntime.types import (
         TEXT_OUTPUT,
@@ -404,11 +406,13 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "CacheConfig",
         "ProviderClients",
         "StackConfig",
+        "build_kill_switch",
         "build_resilient_client",
         "cassette_clients",
         "provider_clients",
     ),
-    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError", "SwitchedOffError"),
+    "resilience.switch": ("KillSwitch", "SwitchChange", "SwitchedOffError", "UnknownFeatureError"),
+    "structured": ("Generated", "StructuredGenerator", "StructuredOutputError"),
     "features": ("FeatureOutput", "FeaturePolicy", "FeatureResult", "FeatureSystem"),
     "evals.feature": ("CustomScorer", "EvalFeature"),
     "evals.gate": ("Tolerances",),
@@ -629,6 +633,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "IngestReport",
     "InputRejectedError",
     "Interaction",
+    "KillSwitch",
     "LLMClient",
     "LLMError",
     "LLMRequest",
@@ -708,6 +713,7 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "StoreError",
     "StructuredGenerator",
     "StructuredOutputError",
+    "SwitchChange",
     "SwitchedOffError",
     "TargetFailure",
     "Telemetry",
@@ -723,12 +729,14 @@ __all__ = [  # the names of _MODULES, spelled out for type checkers (a unit test
     "ToolResults",
     "ToolSpec",
     "UnknownCostError",
+    "UnknownFeatureError",
     "Usage",
     "ValidationFailure",
     "VectorStore",
     "add_feature_route",
     "answer_question",
     "ask_command",
+    "build_kill_switch",
     "build_mock",
     "build_provider",
     "build_resilient_client",

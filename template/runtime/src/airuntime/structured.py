@@ -24,13 +24,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from pydantic import BaseModel, ValidationError
 
-from airuntime.errors import ConfigurationError
 from airuntime.frozen import quick_init
 from airuntime.observability.events import CallOutcome, ValidationFailure
 from airuntime.prompts import PromptRegistry, RenderedPrompt
 from airuntime.resilience.budget import BudgetExceeded
 from airuntime.resilience.chain import AllTargetsFailedError, CallState, failure_outcome
 from airuntime.resilience.interface import ResilientRunner
+from airuntime.resilience.switch import KillSwitch, SwitchedOffError
 from airuntime.types import (
     LLMRequest,
     LLMResponse,
@@ -46,10 +46,6 @@ SPAN_NAMESPACE = "airuntime"
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 MAX_ERRORS_SHOWN = 5
-
-
-class SwitchedOffError(ConfigurationError):
-    """A switched-off prompt that has no degraded answer to serve instead."""
 
 
 class StructuredOutputError(Exception):
@@ -151,12 +147,14 @@ class StructuredGenerator:
         repair_attempts: int = 1,
         tracer: Tracer | None = None,
         switched_off: Collection[str] = frozenset(),
+        switch: KillSwitch | None = None,
     ) -> None:
         self.client = client
         self.registry = registry
         self.repair_attempts = repair_attempts
-        # The kill switch: prompts whose AI path is off serve their degraded answer, uncalled.
-        self.switched_off = frozenset(switched_off)
+        # The kill switch, read at each call: prompts whose AI path is off serve their degraded
+        # answer, uncalled. `switched_off` is a fixed set (a switch of this process's own).
+        self.switch = switch if switch is not None else KillSwitch(switched_off)
         # The parent span of each call: the attempt spans the observer emits nest under it.
         self.tracer = tracer if tracer is not None else trace.get_tracer(SPAN_NAMESPACE)
 
@@ -188,7 +186,8 @@ class StructuredGenerator:
             attributes={f"{SPAN_NAMESPACE}.prompt": rendered.ref, "request_id": call.request_id},
         )
         with current(span):
-            if prompt_id in self.switched_off:
+            await self.switch.refresh()
+            if self.switch.is_off(prompt_id):
                 return self._switched_off(prompt_id, degraded, span, call)
             try:
                 result = await self._generate(
@@ -225,7 +224,7 @@ class StructuredGenerator:
             span.set_attribute(f"{SPAN_NAMESPACE}.switched_off", True)
         if degraded is None:
             error = SwitchedOffError(
-                f"the AI path of {prompt_id} is switched off (AI_SWITCHED_OFF) and it has no "
+                f"the AI path of {prompt_id} is switched off (the kill switch) and it has no "
                 "degraded answer: turn it back on, or give the feature a degraded answer."
             )
             self._finish(span, call, "error", error)
@@ -373,4 +372,5 @@ __all__ = [
     "Generated",
     "StructuredGenerator",
     "StructuredOutputError",
+    "SwitchedOffError",
 ]

@@ -54,7 +54,11 @@ collect_ignore = [
     *(
         []
         if importlib.util.find_spec("redis")
-        else ["test_shared_state.py", "test_shared_state_processes.py"]
+        else [
+            "test_shared_state.py",
+            "test_shared_state_processes.py",
+            "test_kill_switch_shared.py",
+        ]
     ),
 ]
 

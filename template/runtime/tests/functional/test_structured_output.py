@@ -24,6 +24,7 @@ from airuntime.prompts import PromptRegistry, load_registry
 from airuntime.resilience.budget import Budget, BudgetExceeded
 from airuntime.resilience.cache import ResponseCache
 from airuntime.resilience.chain import AllTargetsFailedError
+from airuntime.resilience.switch import KillSwitch
 from airuntime.structured import (
     StructuredGenerator,
     StructuredOutputError,
@@ -307,7 +308,7 @@ async def test_a_switched_off_prompt_serves_its_degraded_answer_without_a_call(
     registry: PromptRegistry,
 ) -> None:
     setup = Setup(registry, [GOOD])
-    setup.generator.switched_off = frozenset({"triage"})
+    setup.generator.switch = KillSwitch({"triage"})
 
     result = await setup.generator.generate(
         "triage",

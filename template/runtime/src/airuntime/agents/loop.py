@@ -47,6 +47,7 @@ from airuntime.resilience.budget import BudgetExceeded
 from airuntime.resilience.chain import AllTargetsFailedError, CallState
 from airuntime.resilience.interface import ResilientRunner
 from airuntime.resilience.retry import Deadline
+from airuntime.resilience.switch import KillSwitch, SwitchedOffError
 from airuntime.review import ReviewItem, ReviewQueue
 from airuntime.types import LLMRequest, Message, ModelTarget, ToolCall, new_request_id
 
@@ -152,8 +153,12 @@ class Agent:
         clock: Callable[[], float] = time.monotonic,
         tracer: Tracer | None = None,
         log_content: bool = False,
+        switch: KillSwitch | None = None,
     ) -> None:
         self.client = client
+        # The kill switch (read at each run and resume): an agent has no degraded answer, so
+        # one switched off is refused (SwitchedOffError) before its run starts.
+        self.switch = switch
         self.tools = tools_by_name(tuple(tools))
         self.config = config
         # What the agent may offer: the prompt's list when it has one, else every tool.
@@ -198,6 +203,7 @@ class Agent:
         `prompt` is the user's message, or, for an agent made `from_prompt`, the inputs its
         prompt's user messages render (checked against the prompt's input schema)."""
         allowed = self._allowed(allowed_tools)
+        await self._check_switch()
         if run_id is not None and self.store.exists(run_id):
             raise ValueError(f"run {run_id} exists already: resume it, or give a new id")
         source = self.config.prompt
@@ -248,7 +254,25 @@ class Agent:
         run = self.store.load(run_id)
         if run.finished or run.pending is None or self._decision(run.pending) == "pending":
             return run
+        await self._check_switch()
         return await self._drive(run)
+
+    @property
+    def switch_id(self) -> str:
+        """The name the kill switch knows this agent by: its prompt's id (else its name)."""
+        source = self.config.prompt
+        return source.id if source is not None else self.config.name
+
+    async def _check_switch(self) -> None:
+        switch = self.switch
+        if switch is None:
+            return
+        await switch.refresh()
+        if switch.is_off(self.switch_id):
+            raise SwitchedOffError(
+                f"the AI path of {self.switch_id} is switched off (the kill switch) and an "
+                "agent has no degraded answer: turn it back on to run it."
+            )
 
     # -- the loop -------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ from airuntime.types import (
     Message,
     ModelTarget,
     OutputFormat,
+    default_request_id,
     model_target,
-    new_request_id,
 )
 
 # Keys of `LLMRequest.metadata` that say which prompt version a request came from.
@@ -126,8 +126,9 @@ class RenderedPrompt:
             seed=params.seed,
             output=self.output,
             # Given rather than left to the field's default factory, which pydantic calls at
-            # a cost of its own: the same new id either way.
-            request_id=new_request_id() if request_id is None else request_id,
+            # a cost of its own: the same id either way, the current request's (the service's
+            # X-Request-ID) when there is one, so a feature's answer carries its request's id.
+            request_id=default_request_id() if request_id is None else request_id,
             metadata=tags,
             **optional,
         )

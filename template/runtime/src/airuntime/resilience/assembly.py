@@ -31,6 +31,7 @@ from airuntime.resilience.client import ResilientClient
 from airuntime.resilience.limits import Limits
 from airuntime.resilience.pricing import PriceSource, PriceTable, PricingError
 from airuntime.resilience.state import LocalLedger, RedisConfig, SharedLedger
+from airuntime.resilience.switch import KillSwitch
 from airuntime.types import ModelTarget
 
 if TYPE_CHECKING:
@@ -263,6 +264,31 @@ def build_limits(config: StackConfig, shared: SharedParts | None) -> Limits:
         requests_per_minute=config.requests_per_minute,
         tokens_per_minute=config.tokens_per_minute,
     )
+
+
+def build_kill_switch(
+    seed: Iterable[str] = (),
+    *,
+    known: Iterable[str] | None = None,
+    shared: RedisConfig | None = None,
+    refresh_seconds: float = 2.0,
+) -> KillSwitch:
+    """The kill switch: `seed` (AI_SWITCHED_OFF) off at start, changes checked against
+    `known` (the prompt ids). With `shared` (REDIS_URL) every instance obeys the changes made
+    on any of them, each reading them again every `refresh_seconds`; without, this process's
+    own. A seed naming an unknown prompt is a one-line ConfigurationError."""
+    from airuntime.resilience.switch import UnknownFeatureError
+
+    known_ids = None if known is None else frozenset(known)
+    try:
+        if shared is None:
+            return KillSwitch(seed, known=known_ids)
+        parts = SharedParts.connect(shared)
+        from airuntime.resilience.shared.switch import SharedKillSwitch
+
+        return SharedKillSwitch(parts.state, seed, known=known_ids, refresh_seconds=refresh_seconds)
+    except UnknownFeatureError as error:
+        raise ConfigurationError(f"AI_SWITCHED_OFF: {error}") from None
 
 
 def load_prices(path: Path | None) -> PriceTable:

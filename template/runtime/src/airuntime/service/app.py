@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException
 
+from airuntime.service.admin import admin_router
 from airuntime.service.errors import ServiceError
 from airuntime.service.metrics import CONTENT_TYPE
 from airuntime.service.middleware import ServiceMiddleware
@@ -63,7 +64,9 @@ def create_service_app(
     app.include_router(ask_router(service, default_model=default_model))
     for build in routers:
         app.include_router(build(service))
-    _document_security(app, bool(service.config.keyring))
+    if service.config.admin_keyring:  # no admin keys: no admin routes (a 404)
+        app.include_router(admin_router(service))
+    _document_security(app, bool(service.config.keyring), bool(service.config.admin_keyring))
     app.add_middleware(
         ServiceMiddleware,
         metrics=service.metrics,
@@ -84,10 +87,11 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _document_security(app: FastAPI, keys: bool) -> None:
+def _document_security(app: FastAPI, keys: bool, admin_keys: bool) -> None:
     """The API keys in the OpenAPI document: `Authorization: Bearer` or `X-API-Key` on every
-    /v1 route (read by `Service.admit`, not by a dependency: nothing to run per request)."""
-    if not keys:
+    /v1 route (read by `Service.admit`, not by a dependency: nothing to run per request), and
+    the admin keys, sent the same way, on the /admin routes."""
+    if not keys and not admin_keys:
         return
     build = app.openapi
 
@@ -100,7 +104,7 @@ def _document_security(app: FastAPI, keys: bool) -> None:
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
         }
         for path, operations in schema.get("paths", {}).items():
-            if path.startswith("/v1/"):
+            if (keys and path.startswith("/v1/")) or path.startswith("/admin/"):
                 for operation in operations.values():
                     operation["security"] = [{"bearer": []}, {"apiKey": []}]
         app.openapi_schema = schema

@@ -45,19 +45,20 @@ class KeyEntry:
 class ApiKeyring:
     """The configured keys; `identify` says whose a presented key is."""
 
-    def __init__(self, entries: Iterable[KeyEntry]) -> None:
+    def __init__(self, entries: Iterable[KeyEntry], *, setting: str = "SERVICE_API_KEYS") -> None:
         self.entries = tuple(entries)
         names = [entry.name for entry in self.entries]
         if len(set(names)) != len(names):
             raise ConfigurationError(
-                "two API keys have the same name: give each key its own name (SERVICE_API_KEYS)."
+                f"two API keys have the same name: give each key its own name ({setting})."
             )
 
     @classmethod
-    def parse(cls, spec: str) -> ApiKeyring:
+    def parse(cls, spec: str, *, setting: str = "SERVICE_API_KEYS") -> ApiKeyring:
         """Entries `name:sha256:<hex>`, separated by commas; a one-line ConfigurationError
-        naming the bad entry otherwise."""
-        return cls(_entry(item.strip()) for item in spec.split(",") if item.strip())
+        naming the bad entry (and `setting`, the variable it came from) otherwise."""
+        entries = [_entry(item.strip(), setting) for item in spec.split(",") if item.strip()]
+        return cls(entries, setting=setting)
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -79,11 +80,7 @@ class ApiKeyring:
     def authenticate(self, authorization: str | None, api_key_header: str | None) -> str:
         """The key's name from `Authorization: Bearer <key>` or `X-API-Key`; a 401 without
         a key, a 403 with an unknown one."""
-        presented = api_key_header
-        if presented is None and authorization is not None:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                presented = token.strip()
+        presented = presented_key(authorization, api_key_header)
         if not presented:
             raise ServiceError(
                 401,
@@ -96,13 +93,53 @@ class ApiKeyring:
         return name
 
 
-def _entry(item: str) -> KeyEntry:
+def presented_key(authorization: str | None, api_key_header: str | None) -> str | None:
+    """The key a request presents: `X-API-Key`, else `Authorization: Bearer <key>`."""
+    if api_key_header is not None:
+        return api_key_header
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return None
+
+
+def authenticate_admin(
+    admin: ApiKeyring,
+    service: ApiKeyring,
+    authorization: str | None,
+    api_key_header: str | None,
+) -> str:
+    """The admin key's name (SERVICE_ADMIN_KEYS): a 401 without a key, a 403 with a service
+    key (it never opens the admin routes) or an unknown one. Both keyrings are compared in
+    full, in constant time, whichever matches."""
+    presented = presented_key(authorization, api_key_header)
+    if not presented:
+        raise ServiceError(
+            401,
+            "missing_api_key",
+            "the admin routes need an admin key: send it as 'Authorization: Bearer <key>'.",
+        )
+    name = admin.identify(presented)
+    as_service = service.identify(presented)
+    if name is not None:
+        return name
+    if as_service is not None:
+        raise ServiceError(
+            403,
+            "not_admin",
+            "this is a service key, and the admin routes need an admin key (SERVICE_ADMIN_KEYS).",
+        )
+    raise ServiceError(403, "invalid_api_key", "this API key is not known here.")
+
+
+def _entry(item: str, setting: str) -> KeyEntry:
     name, _, rest = item.partition(":")
     scheme, _, hexdigest = rest.partition(":")
     if scheme != HASH_SCHEME or not _HEX.match(hexdigest):
         raise ConfigurationError(
             f"API key entry {name!r} is not name:sha256:<64 hex digits>: make entries with "
-            "the `service key NAME` command (SERVICE_API_KEYS)."
+            f"the `api-key NAME` command ({setting})."
         )
     _check_name(name)
     return KeyEntry(name, bytes.fromhex(hexdigest))

@@ -48,9 +48,12 @@ class ServiceError(Exception):
 @dataclass(frozen=True, slots=True)
 class ErrorPolicy:
     """What the mapping needs to know of the deployment: how long to tell clients to wait
-    when every provider is down (the breakers' cooldown is a good value)."""
+    when every provider is down (the breakers' cooldown is a good value), and when a feature
+    with no degraded answer is switched off (an operator turns it back on: minutes, not
+    seconds)."""
 
     unavailable_retry_after: int = 30
+    switched_off_retry_after: int = 60
 
 
 def seconds_to_utc_midnight(now: datetime | None = None) -> int:

@@ -17,6 +17,7 @@ from airuntime.guardrails import InputRejectedError
 from airuntime.prompts import PromptInputError
 from airuntime.resilience.budget import BudgetExceeded
 from airuntime.resilience.chain import AllTargetsFailedError, UnknownCostError
+from airuntime.resilience.switch import SwitchedOffError
 from airuntime.service.errors import ErrorPolicy, ServiceError, seconds_to_utc_midnight
 from airuntime.structured import StructuredOutputError
 
@@ -54,6 +55,14 @@ def service_error_for(error: BaseException, policy: ErrorPolicy) -> ServiceError
             "unknown_model",
             f"model {error.target.model!r} has no price here, so its cost cannot be bounded: "
             "ask for a configured model.",
+        )
+    if isinstance(error, SwitchedOffError):  # before ConfigurationError, its base
+        return ServiceError(
+            503,
+            "switched_off",
+            "this feature's AI path is switched off (the kill switch) and it has no degraded "
+            "answer: try again later.",
+            retry_after=policy.switched_off_retry_after,
         )
     if isinstance(error, ConfigurationError):
         return ServiceError(

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from airuntime.observability.metrics import MetricsRegistry
 from airuntime.resilience.breaker import BreakerBoard
 from airuntime.resilience.budget import Budget
+from airuntime.resilience.switch import KillSwitch
 from airuntime.service.quotas import KeySpend
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -40,7 +41,13 @@ class ModelStack:
 
 
 class ServiceMetrics:
-    def __init__(self, stack: ModelStack | None = None, spend: KeySpend | None = None) -> None:
+    def __init__(
+        self,
+        stack: ModelStack | None = None,
+        spend: KeySpend | None = None,
+        *,
+        switch: KillSwitch | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "http_requests",
@@ -67,9 +74,17 @@ class ServiceMetrics:
             ["type"],
             registry=self.registry,
         )
+        # Counted by the replica that took the change (POST /admin/switch); `kill_switch_off`
+        # is what this replica obeys now, whoever changed it.
+        self.switch_changes = Counter(
+            "kill_switch_changes",
+            "Kill switch changes made here, by feature and new state (off: true or false).",
+            ["feature", "off"],
+            registry=self.registry,
+        )
         self._observers: dict[tuple[str, str, str], Callable[[float], None]] = {}
-        if stack is not None or spend is not None:
-            self.registry.register(_StackCollector(stack, spend))
+        if stack is not None or spend is not None or switch is not None:
+            self.registry.register(_StackCollector(stack, spend, switch))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, str(status))
@@ -92,11 +107,24 @@ class ServiceMetrics:
 class _StackCollector(Collector):
     """Reads the runtime's in-process metrics when Prometheus scrapes (nothing on the hot path)."""
 
-    def __init__(self, stack: ModelStack | None, spend: KeySpend | None) -> None:
+    def __init__(
+        self, stack: ModelStack | None, spend: KeySpend | None, switch: KillSwitch | None = None
+    ) -> None:
         self._stack = stack
         self._spend = spend
+        self._switch = switch
 
     def collect(self) -> Iterator[Metric]:
+        if self._switch is not None:
+            switch = self._switch
+            off = GaugeMetricFamily(
+                "kill_switch_off",
+                "1 when the feature's AI path is switched off (its degraded answer serves).",
+                labels=["feature"],
+            )
+            for feature in switch.features():
+                off.add_metric([feature], 1.0 if switch.is_off(feature) else 0.0)
+            yield off
         if self._spend is not None:
             spend = CounterMetricFamily(
                 "api_key_spend_usd", "Model spend by API key (US dollars).", labels=["key"]

@@ -161,7 +161,7 @@ async def _ask(service: Service, request: LLMRequest) -> tuple[Response, Decimal
         "text": response.text,
         "finish_reason": response.finish_reason,
         "model": str(result.target),
-        "served_by": service.served_by(result.target.provider),
+        "served_by": result.served_by,
         "usage": {
             "input_tokens": call.usage.input_tokens,
             "output_tokens": call.usage.output_tokens,
@@ -195,7 +195,7 @@ async def _events(
                 if item is Signal.STOPPED:  # settled first, so the final event has the cost
                     await reader.stop()
                     finish_reason = "shutdown"
-                yield sse_event("done", _final(service, stream, finish_reason, request_id))
+                yield sse_event("done", _final(stream, finish_reason, request_id))
                 return
             else:
                 assert isinstance(item, Chunk)  # noqa: S101 - narrows the signals away
@@ -215,15 +215,13 @@ async def _events(
         ticket.close(stream.call.cost)
 
 
-def _final(
-    service: Service, stream: ResilientStream, finish_reason: str | None, request_id: str
-) -> dict[str, Any]:
+def _final(stream: ResilientStream, finish_reason: str | None, request_id: str) -> dict[str, Any]:
     call = stream.call
     target = call.target
     return {
         "finish_reason": finish_reason,
         "model": None if target is None else str(target),
-        "served_by": None if target is None else service.served_by(target.provider),
+        "served_by": None if target is None else call.served_by,
         "usage": {
             "input_tokens": call.usage.input_tokens,
             "output_tokens": call.usage.output_tokens,
@@ -234,14 +232,16 @@ def _final(
     }
 
 
-def feature_body(service: Service, result: FeatureResult[Any]) -> dict[str, Any]:
+def feature_body(result: FeatureResult[Any]) -> dict[str, Any]:
+    """The answer and its provenance, as the runtime gives it (`served_by`: who really
+    answered, "mock" when it stood in; None when degraded)."""
     generated = result.generated
     target = generated.target
     return {
         "result": generated.value.model_dump(mode="json"),
         "request_id": generated.request_id,
         "model": None if target is None else str(target),
-        "served_by": None if target is None else service.served_by(target.provider),
+        "served_by": generated.served_by,
         "degraded": generated.degraded,
         "needs_review": result.needs_review,
         "review_reason": result.review_reason,
@@ -269,7 +269,7 @@ def add_feature_route(
     async def endpoint(body: Any, request: Request) -> Response:
         async def work() -> tuple[Response, Decimal]:
             result = await run(service.system, body)
-            return json_response(200, feature_body(service, result)), result.generated.cost
+            return json_response(200, feature_body(result)), result.generated.cost
 
         return await service.answer(request, work)
 

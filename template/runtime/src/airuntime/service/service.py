@@ -47,6 +47,10 @@ class ServiceConfig:
     version: str
     environment: Literal["development", "production"] = "development"
     keyring: ApiKeyring = field(default_factory=lambda: ApiKeyring(()))
+    # The keys of the admin routes (SERVICE_ADMIN_KEYS); none: there are no admin routes.
+    admin_keyring: ApiKeyring = field(
+        default_factory=lambda: ApiKeyring((), setting="SERVICE_ADMIN_KEYS")
+    )
     rate_limit_per_minute: int | None = None
     key_spend_ceiling_usd: Decimal | None = None
     # The most one call may spend (the per-call budget ceiling): what a call holds of its
@@ -67,7 +71,7 @@ def check_exposure(config: ServiceConfig, host: str) -> str | None:
     if config.environment == "production":
         raise ConfigurationError(
             "no API keys are configured (SERVICE_API_KEYS), and in production the service "
-            "refuses to run open: make a key with `service key NAME` and set its entry."
+            "refuses to run open: make a key with `api-key NAME` and set its entry."
         )
     if host not in LOOPBACK:
         raise ConfigurationError(
@@ -95,7 +99,9 @@ class Service:
         self.gate = AdmissionGate(config.max_concurrent_requests)
         self.drain = Drain()
         self.metrics = ServiceMetrics(
-            ModelStack(system.telemetry.metrics, client.breakers, client.budget), self.spend
+            ModelStack(system.telemetry.metrics, client.breakers, client.budget),
+            self.spend,
+            switch=system.generator.switch,
         )
         self.readiness = Readiness(
             (
@@ -182,11 +188,6 @@ class Service:
                 500, "internal_error", "the service failed: quote the request id to its operators."
             )
         return mapped
-
-    def served_by(self, provider: str) -> str:
-        """Which client really answered for `provider` ("mock" when it runs offline)."""
-        client = self.system.client.clients.get(provider)
-        return client.provider if client is not None else provider
 
     async def aclose(self) -> None:
         await self.system.aclose()

@@ -79,6 +79,7 @@ FALLBACKS = {
     "breaker": "this instance's own breakers decide meanwhile",
     "limits": "this instance's own rate limits apply meanwhile",
     "cache": "answered as a cache miss",
+    "switch": "the kill switch keeps the state it last read, and refuses changes",
 }
 
 

@@ -454,3 +454,32 @@ async def test_startup_moves_what_lives_as_long_as_the_process_out_of_the_collec
             assert not collected()
     finally:
         gc.unfreeze()
+
+
+async def test_a_method_not_served_lists_every_method_of_the_path_in_allow(
+    service_system: SYSTEM,
+) -> None:
+    def two_routes(_: Service) -> APIRouter:  # one path, GET and POST as separate routes
+        router = APIRouter()
+
+        @router.get("/v1/thing")
+        async def read() -> dict[str, str]:
+            return {}
+
+        @router.post("/v1/thing")
+        async def write() -> dict[str, str]:
+            return {}
+
+        return router
+
+    service = Service(config(), service_system(MockLLM()), checks=[])
+    app = create_service_app(service, routers=[two_routes], default_model="gpt-5-mini")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        response = await client.request(
+            "DELETE", "/v1/thing", headers={"Authorization": f"Bearer {KEY_A}"}
+        )
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.json()["error"]["type"] == "method_not_allowed"

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from opentelemetry.trace import TracerProvider
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from airuntime.service.admin import admin_router
 from airuntime.service.errors import ServiceError
@@ -25,6 +26,7 @@ from airuntime.service.routes import ask_router
 from airuntime.service.service import SERVICE_LOGGER, Service, json_response
 from airuntime.service.shutdown import drain_on_signals
 
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
@@ -74,6 +76,21 @@ def create_service_app(
         tracer_provider=tracer_provider,
     )
     return app
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path. Starlette's 405 names only the
+    first route that matched the path, so a path served by two routes (GET and POST apart)
+    would answer `Allow: GET` although POST is served there too. Each method is tried on the
+    app's routes as the router itself would (included routers answer for theirs)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 def freeze_startup_objects() -> None:
@@ -166,7 +183,10 @@ def _install_error_handlers(app: FastAPI) -> None:
                 "request_id": getattr(request.state, "request_id", None),
             }
         }
-        return json_response(error.status_code, body, dict(error.headers or {}))
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return json_response(error.status_code, body, headers)
 
     async def refused(request: Request, error: Exception) -> Response:
         assert isinstance(error, ServiceError)  # noqa: S101 - registered for it

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -31,7 +32,7 @@ from airuntime.resilience.cache import StoredAnswer
 from airuntime.resilience.chain import ResilienceConfig
 from airuntime.resilience.client import ResilientClient
 from airuntime.resilience.retry import RetryPolicy
-from airuntime.resilience.shared.breaker import SharedBreakerBoard
+from airuntime.resilience.shared.breaker import SharedBreaker, SharedBreakerBoard
 from airuntime.resilience.shared.cache import RedisResponseStore
 from airuntime.resilience.shared.connection import RedisState, connect, redacted
 from airuntime.resilience.shared.ledger import RedisLedger
@@ -258,6 +259,91 @@ async def test_a_failed_shared_probe_opens_the_breaker_again_for_all(
 
     assert not await one.get(TARGET).aallow()
     assert other.get(TARGET).state is BreakerState.OPEN
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """A bounded poll for what another connection makes true (a pub/sub message)."""
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within 2 s")
+
+
+def opened(board: SharedBreakerBoard) -> None:
+    board.get(TARGET).record_failure(RateLimitedError("slow down", provider="mock", model="m"))
+
+
+async def kept_closed(
+    redis_url: str, cache_seconds: float
+) -> tuple[RedisState, SharedBreakerBoard]:
+    state = connect(RedisConfig(url=redis_url, breaker_closed_cache_seconds=cache_seconds))
+    board = SharedBreakerBoard(state, failure_threshold=5, cooldown_seconds=30)
+    assert await board.get(TARGET).aallow()  # starts listening; not kept (not yet subscribed)
+    await eventually(board.subscribed)
+    assert await board.get(TARGET).aallow()  # kept from here, for cache_seconds
+    return state, board
+
+
+async def test_an_opening_elsewhere_drops_the_kept_closed_answer_at_once(
+    instance: Instance, redis_url: str
+) -> None:
+    state, kept = await kept_closed(redis_url, cache_seconds=30.0)
+    other = SharedBreakerBoard(instance(), failure_threshold=5, cooldown_seconds=30)
+    breaker = kept.get(TARGET)
+    assert isinstance(breaker, SharedBreaker)
+    assert breaker._closed_until > 0
+
+    opened(other)
+    await other.flush()
+    await eventually(lambda: breaker._closed_until == 0)  # the message, not the 30 s
+
+    assert not await breaker.aallow()
+    await kept.aclose()
+    await state.aclose()
+
+
+async def test_with_the_subscription_lost_nothing_kept_is_used(
+    instance: Instance, redis_url: str
+) -> None:
+    state, kept = await kept_closed(redis_url, cache_seconds=30.0)
+    other = SharedBreakerBoard(instance(), failure_threshold=5, cooldown_seconds=30)
+    with redis.Redis.from_url(redis_url) as admin:
+        assert admin.client_kill_filter(_type="pubsub") == 1
+    await eventually(lambda: not kept._subscribed)
+
+    opened(other)  # published while nobody hears it
+    await other.flush()
+
+    assert not await kept.get(TARGET).aallow()  # it asked Redis
+    assert state.errors["breaker_events"] == 1
+    await kept.aclose()
+    await state.aclose()
+
+
+async def test_no_kept_answer_asks_redis_before_every_attempt(
+    instance: Instance, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = connect(RedisConfig(url=redis_url, breaker_closed_cache_seconds=0))
+    board = SharedBreakerBoard(state, failure_threshold=5, cooldown_seconds=30)
+    asked: list[str] = []
+    call = state.call
+
+    async def counted(part: str, operation: Any) -> Any:
+        asked.append(part)
+        return await call(part, operation)
+
+    monkeypatch.setattr(state, "call", counted)
+    assert [await board.get(TARGET).aallow() for _ in range(3)] == [True, True, True]
+    assert asked == ["breaker"] * 3
+    assert board._listener is None  # nothing kept, nothing to hear
+
+    other = SharedBreakerBoard(instance(), failure_threshold=5, cooldown_seconds=30)
+    opened(other)
+    await other.flush()
+    assert not await board.get(TARGET).aallow()
+    await board.aclose()
+    await state.aclose()
 
 
 # -- cache and limits ----------------------------------------------------------------------------

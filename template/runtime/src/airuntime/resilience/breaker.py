@@ -119,6 +119,9 @@ class BreakerBoard:
             self._breakers[target] = breaker
         return breaker
 
+    async def aclose(self) -> None:
+        """Release what the board holds (a shared board: its subscription)."""
+
     def states(self) -> dict[str, str]:
         """Every breaker's state by "provider/model", for metrics and `stats`."""
         return {str(target): breaker.state.value for target, breaker in self._breakers.items()}

@@ -563,6 +563,7 @@ class ResilientClient:
     async def aclose(self) -> None:
         for client in {id(client): client for client in self.clients.values()}.values():
             await client.aclose()
+        await self.breakers.aclose()
         if self.cache is not None:
             await self.cache.aclose()
         await self.budget.aclose()

@@ -32,6 +32,10 @@ class RedisConfig:
     # Lost mid-run: False, the budget refuses calls (fails closed); True, it falls back to the
     # instance's local ceilings with a warning.
     budget_fallback_local: bool = False
+    # How long a breaker's "closed" answer from Redis is kept before asking again (an opening
+    # anywhere drops it at once, through pub/sub): this bounds how stale it can be if that
+    # message were lost. 0: ask before every attempt.
+    breaker_closed_cache_seconds: float = 0.005
 
 
 class SharedStateUnavailableError(Exception):

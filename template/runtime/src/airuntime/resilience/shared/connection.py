@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 import redis.asyncio
 import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from airuntime.errors import ConfigurationError
@@ -57,18 +59,37 @@ class RedisState:
         try:
             result = await operation
         except (RedisError, OSError) as error:
-            self.errors[part] += 1
-            if part not in self._failing:
-                self._failing.add(part)
-                log.warning(
-                    f"shared state: Redis at {self.where} failed for the {part} "
-                    f"({type(error).__name__}: {error}); {FALLBACKS[part]}"
-                )
+            self.failed(part, error)
             raise SharedStateUnavailableError(f"{type(error).__name__}: {error}") from error
+        self.worked(part)
+        return result
+
+    def failed(self, part: str, error: BaseException) -> None:
+        """Count a failure of `part`; log it if `part` was working until now."""
+        self.errors[part] += 1
+        if part not in self._failing:
+            self._failing.add(part)
+            log.warning(
+                f"shared state: Redis at {self.where} failed for the {part} "
+                f"({type(error).__name__}: {error}); {FALLBACKS[part]}"
+            )
+
+    def worked(self, part: str) -> None:
         if part in self._failing:
             self._failing.discard(part)
             log.info(f"shared state: Redis at {self.where} works again for the {part}")
-        return result
+
+    def subscriber(self) -> redis.asyncio.Redis:
+        """A client of its own for a subscription (it holds its connection while it listens).
+        It never reconnects by itself: a lost connection must end the listening, so that what
+        was learned while subscribed is dropped (messages sent meanwhile are lost)."""
+        return redis.asyncio.Redis.from_url(
+            self.config.url,
+            socket_timeout=self.config.socket_timeout_seconds,
+            socket_connect_timeout=self.config.connect_timeout_seconds,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -77,6 +98,7 @@ class RedisState:
 FALLBACKS = {
     "budget": "the budget refuses calls until it is back (or falls back, when configured)",
     "breaker": "this instance's own breakers decide meanwhile",
+    "breaker_events": "every attempt asks Redis meanwhile (nothing is cached)",
     "limits": "this instance's own rate limits apply meanwhile",
     "cache": "answered as a cache miss",
     "switch": "the kill switch keeps the state it last read, and refuses changes",

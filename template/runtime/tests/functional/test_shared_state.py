@@ -8,6 +8,7 @@ test_shared_state_processes.py.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -474,4 +475,35 @@ async def test_cache_errors_are_a_miss_and_counted_never_a_failed_call(
     assert len(mock.requests) == 2  # no cache while it is down: both were answered afresh
     assert state.errors["cache"] == 4  # two misses, two skipped writes
     assert state.errors["breaker"] == 2  # the breakers fell back to this instance's own
+    assert client.shared_errors is state.errors  # what /metrics reads, live
     await client.aclose()
+
+
+def test_metrics_show_the_shared_states_errors_by_part() -> None:
+    pytest.importorskip("prometheus_client", reason="the service extra is not installed")
+    from prometheus_client.exposition import generate_latest
+
+    from airuntime.observability.metrics import MetricsRegistry
+    from airuntime.resilience.breaker import BreakerBoard
+    from airuntime.service.metrics import ModelStack, ServiceMetrics
+
+    errors: Counter[str] = Counter({"cache": 4, "breaker": 2})
+    stack = ModelStack(
+        MetricsRegistry(), BreakerBoard(failure_threshold=2, cooldown_seconds=1.0), Budget(), errors
+    )
+    text = generate_latest(ServiceMetrics(stack).registry).decode()
+
+    assert 'shared_state_errors_total{part="cache"} 4.0' in text
+    assert 'shared_state_errors_total{part="breaker"} 2.0' in text
+    errors["limits"] += 1  # read when Prometheus scrapes, not copied at start
+    assert 'shared_state_errors_total{part="limits"} 1.0' in (
+        generate_latest(ServiceMetrics(stack).registry).decode()
+    )
+    local = generate_latest(
+        ServiceMetrics(
+            ModelStack(
+                MetricsRegistry(), BreakerBoard(failure_threshold=2, cooldown_seconds=1.0), Budget()
+            )
+        ).registry
+    )
+    assert b"shared_state_errors" not in local

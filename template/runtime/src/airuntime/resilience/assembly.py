@@ -336,4 +336,5 @@ def build_resilient_client(
         sleep=sleep,
         rng=rng,
         endpoints=providers.endpoints,
+        shared_errors=None if shared is None else shared.state.errors,
     )

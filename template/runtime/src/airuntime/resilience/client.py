@@ -88,8 +88,13 @@ class ResilientClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         endpoints: Mapping[str, str | None] | None = None,
+        shared_errors: Mapping[str, int] | None = None,
     ) -> None:
         self.clients = dict(clients)
+        # Failures of the shared state (Redis) by part, live: each one fell back (a cache
+        # miss, the instance's own breakers or limits) or refused, so they never fail a call
+        # unseen; /metrics shows them. None: the state is this process's own.
+        self.shared_errors = shared_errors
         # Where each provider's client sends its requests (its base URL; absent or None: the
         # vendor's own, or in-process): part of who answers, so of the cache key.
         self.endpoints = dict(endpoints or {})

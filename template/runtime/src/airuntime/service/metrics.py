@@ -10,7 +10,7 @@ scrape each replica (how the README scales the service out).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -38,6 +38,8 @@ class ModelStack:
     metrics: MetricsRegistry
     breakers: BreakerBoard
     budget: Budget
+    # Redis failures by part (budget, breaker, limits, cache, ...); None without Redis.
+    shared_errors: Mapping[str, int] | None = None
 
 
 class ServiceMetrics:
@@ -174,6 +176,15 @@ def _model_metrics(stack: ModelStack) -> Iterator[Metric]:
         "Reserved by calls in flight (US dollars).",
         value=float(stack.budget.reserved),
     )
+    if stack.shared_errors is not None:
+        shared = CounterMetricFamily(
+            "shared_state_errors",
+            "Failed operations on the shared state (Redis), by part: each fell back or refused.",
+            labels=["part"],
+        )
+        for part, count in sorted(stack.shared_errors.items()):
+            shared.add_metric([part], count)
+        yield shared
 
 
 def _series_metrics(registry: MetricsRegistry) -> Iterator[Metric]:

@@ -99,7 +99,9 @@ class Service:
         self.gate = AdmissionGate(config.max_concurrent_requests)
         self.drain = Drain()
         self.metrics = ServiceMetrics(
-            ModelStack(system.telemetry.metrics, client.breakers, client.budget),
+            ModelStack(
+                system.telemetry.metrics, client.breakers, client.budget, client.shared_errors
+            ),
             self.spend,
             switch=system.generator.switch,
         )

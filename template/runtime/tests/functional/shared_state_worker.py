@@ -57,7 +57,7 @@ class FileObserver:
             )
 
     def on_call(self, record: CallRecord) -> None:
-        self._write(kind="call", cost=str(record.cost), outcome=record.outcome)
+        self._write(kind="call", cost=str(record.cost), outcome=record.outcome, at=time.time())
 
     def on_validation_failure(self, failure: ValidationFailure) -> None:
         pass

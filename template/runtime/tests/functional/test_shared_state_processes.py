@@ -30,6 +30,8 @@ WORST = D("0.0005")
 # The lease life of the SIGKILL test: long enough that a live process on a loaded machine
 # always renews in time (every write renews), short enough to watch it expire.
 LEASE = 3.0
+# How late a killed process may have written its last spending (10 write intervals).
+UNWRITTEN_WINDOW = 0.5
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +49,11 @@ class Worker:
 
     def cost(self) -> Decimal:
         return sum((D(line["cost"]) for line in self.lines() if line["kind"] == "call"), D(0))
+
+    def cost_since(self, when: float) -> Decimal:
+        """What its calls that ended at `when` (wall clock) or later cost."""
+        calls = [line for line in self.lines() if line["kind"] == "call" and line["at"] >= when]
+        return sum((D(line["cost"]) for line in calls), D(0))
 
     def finish(self) -> dict[str, Any]:
         out, _ = self.process.communicate(timeout=180)
@@ -140,6 +147,7 @@ def test_leases_of_killed_processes_come_back_and_the_others_spend_them(
         leases_before,
         [worker.holder for worker in killed],
     )
+    killed_at_wall = time.time()
     for worker in killed:
         worker.process.send_signal(signal.SIGKILL)
         worker.process.wait()
@@ -162,10 +170,15 @@ def test_leases_of_killed_processes_come_back_and_the_others_spend_them(
     killed_spent = sum((worker.cost() for worker in killed), D(0))
     assert ledger["spent"] <= D("1.5")
     # The ledger has every survivor's call and what the killed ones recorded before dying,
-    # less at most what a killed process had in flight (4 attempts) and had not written yet
-    # (its last 50 ms of spending, about $0.002 here): the documented limit of recovery, and
-    # all that real spending can exceed the ceiling by.
-    unwritten = 2 * (4 * WORST + D("0.004"))
+    # less at most what a killed process had in flight (4 attempts) and had not written yet:
+    # the documented limit of recovery, and all that real spending can exceed the ceiling by.
+    # It writes every 50 ms, but a process starved of CPU (the whole suite on two cores) can
+    # write late, so what it had not written is bounded by its own records: what its calls
+    # spent in the last UNWRITTEN_WINDOW seconds before the kill.
+    unwritten = sum(
+        (4 * WORST + worker.cost_since(killed_at_wall - UNWRITTEN_WINDOW) for worker in killed),
+        D(0),
+    )
     assert survivors_spent + killed_spent - unwritten <= ledger["spent"]
     assert survivors_spent + killed_spent <= D("1.5") + unwritten
     # The killed leases (1% of the ceiling, $0.015, each) were spent by the others: the whole

@@ -93,6 +93,15 @@ def test_bad_key_entries_are_one_line_configuration_errors(spec: str, problem: s
         ApiKeyring.parse(spec)
 
 
+def test_a_bad_entry_names_the_command_that_makes_one_for_its_setting() -> None:
+    with pytest.raises(ConfigurationError, match=r"`api-key NAME` command \(SERVICE_API_KEYS\)"):
+        ApiKeyring.parse("garbage")
+    with pytest.raises(
+        ConfigurationError, match=r"`api-key NAME --admin` command \(SERVICE_ADMIN_KEYS\)"
+    ):
+        ApiKeyring.parse("garbage", setting="SERVICE_ADMIN_KEYS")
+
+
 def test_a_key_name_must_be_usable() -> None:
     with pytest.raises(ConfigurationError, match="is not usable"):
         new_api_key("has space")

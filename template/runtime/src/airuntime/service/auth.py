@@ -133,13 +133,17 @@ def authenticate_admin(
     raise ServiceError(403, "invalid_api_key", "this API key is not known here.")
 
 
+# The command that makes an entry for each setting (the shell's `api-key`).
+_MAKER = {"SERVICE_ADMIN_KEYS": "api-key NAME --admin"}
+
+
 def _entry(item: str, setting: str) -> KeyEntry:
     name, _, rest = item.partition(":")
     scheme, _, hexdigest = rest.partition(":")
     if scheme != HASH_SCHEME or not _HEX.match(hexdigest):
         raise ConfigurationError(
             f"API key entry {name!r} is not name:sha256:<64 hex digits>: make entries with "
-            f"the `api-key NAME` command ({setting})."
+            f"the `{_MAKER.get(setting, 'api-key NAME')}` command ({setting})."
         )
     _check_name(name)
     return KeyEntry(name, bytes.fromhex(hexdigest))

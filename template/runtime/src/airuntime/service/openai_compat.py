@@ -385,14 +385,6 @@ def error_body(error: ServiceError) -> dict[str, Any]:
     }
 
 
-def sse_data(body: Mapping[str, Any]) -> bytes:
-    """One event as OpenAI sends it: a `data:` line, no event name."""
-    return b"data: " + orjson.dumps(body) + b"\n\n"
-
-
-DONE = b"data: [DONE]\n\n"
-
-
 # -- the documented shapes (OpenAPI) -----------------------------------------------------------
 
 

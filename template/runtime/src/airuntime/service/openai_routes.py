@@ -28,7 +28,6 @@ from airuntime.resilience.chain import CallState, ChainResult, failure_outcome, 
 from airuntime.resilience.client import ResilientClient, ResilientStream
 from airuntime.service.errors import ServiceError
 from airuntime.service.openai_compat import (
-    DONE,
     ChatCompletion,
     ChatCompletionRequest,
     ErrorResponse,
@@ -41,11 +40,18 @@ from airuntime.service.openai_compat import (
     completion_body,
     error_body,
     finish_reason,
-    sse_data,
     to_llm_request,
 )
 from airuntime.service.service import Service, Ticket, json_response
-from airuntime.service.sse import HEADERS, HEARTBEAT, MEDIA_TYPE, Signal, StreamReader
+from airuntime.service.sse import (
+    DONE,
+    HEADERS,
+    HEARTBEAT,
+    MEDIA_TYPE,
+    Signal,
+    StreamReader,
+    sse_data,
+)
 from airuntime.types import Chunk, LLMRequest, ModelTarget
 
 DEFAULT_MODEL = "default"

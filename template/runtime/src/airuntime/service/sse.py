@@ -33,6 +33,15 @@ def sse_event(event: str, data: Mapping[str, Any]) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+def sse_data(data: Mapping[str, Any]) -> bytes:
+    """One unnamed event, as OpenAI's streams send them: only a `data:` line of JSON."""
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+# The end of an OpenAI-style stream.
+DONE = b"data: [DONE]\n\n"
+
+
 class Signal(enum.Enum):
     IDLE = "idle"  # nothing within the wait: time for a heartbeat
     END = "end"  # the stream is finished
